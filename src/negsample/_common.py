@@ -120,12 +120,15 @@ def _si(x: float) -> str:
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """Validate an integer hyper-parameter, raising NegsampleError naming it."""
+    """Validate an integer hyper-parameter (ints or integral floats), raising NegsampleError naming it."""
+    if isinstance(value, bool):
+        raise NegsampleError(f"{name} must be an integer, got {value!r}")
     try:
+        fvalue = float(value)
         ivalue = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise NegsampleError(f"{name} must be an integer, got {value!r}") from None
-    if ivalue != value and not isinstance(value, (int,)) and float(value) != ivalue:
+    if fvalue != ivalue:
         raise NegsampleError(f"{name} must be an integer, got {value!r}")
     if ivalue < minimum:
         raise NegsampleError(f"{name} must be >= {minimum}, got {value!r}")
