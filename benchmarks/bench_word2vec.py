@@ -1,0 +1,151 @@
+"""word2vec speed, memory and quality: negsample (shared and per-example negatives) vs gensim.
+
+    .venv/bin/python benchmarks/bench_word2vec.py                     # full run (issues 3 and 4)
+    .venv/bin/python benchmarks/bench_word2vec.py --max-lines 100000 --epochs 1   # quick look
+
+Same corpus, same settings for every trainer: skip-gram, dim 100, window 5, negative 5,
+sample 1e-4, min_count 5, 5 epochs, 2 threads; gensim 4.4 in its fastest mode (corpus_file,
+sg=1, hs=0, workers=2). Each trainer runs in its own subprocess (clean peak RSS); words/s is raw
+corpus words (all tokens) x epochs / training seconds for both. Quality is measured with the same
+evaluator for every model (negsample.evaluate, which the tests check against gensim's): Google
+analogies (restrict_vocab 30000), WordSim353 and SimLex-999 Spearman.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.abspath(os.path.join(HERE, "..", "..", "shared", "data"))
+EVAL = os.path.join(SHARED, "eval")
+
+
+def evaluate(vectors_path):
+    from negsample.evaluate import evaluate_analogies, evaluate_similarity
+    from negsample.vectors import KeyedVectors
+
+    kv = KeyedVectors.load_word2vec_format(vectors_path, binary=True)
+    an = evaluate_analogies(kv, os.path.join(EVAL, "questions-words.txt"), restrict_vocab=30000)
+    ws = evaluate_similarity(kv, os.path.join(EVAL, "wordsim353.tsv"))
+    sl = evaluate_similarity(kv, os.path.join(EVAL, "simlex999.txt"))
+    return {"analogy": an["total"], "analogy_semantic": an["semantic"], "analogy_syntactic": an["syntactic"],
+            "wordsim353": ws["spearman"], "simlex999": sl["spearman"]}
+
+
+def worker(args):
+    """Train one model in this process and print a JSON line."""
+    out = os.path.join(args.workdir, f"{args.worker}-{args.threads}t.bin")
+    s = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5)
+    if args.worker == "gensim":
+        from gensim.models import Word2Vec as GWord2Vec
+
+        model = GWord2Vec(corpus_file=args.corpus, vector_size=s["dim"], window=s["window"],
+                          negative=s["negative"], sample=s["sample"], min_count=s["min_count"],
+                          epochs=args.epochs, workers=args.threads, sg=1, hs=0, seed=1)
+        train_seconds = model.total_train_time
+        raw = model.corpus_total_words
+        model.wv.save_word2vec_format(out, binary=True)
+        vocab = len(model.wv)
+    else:
+        from negsample.word2vec import Word2Vec
+
+        mode = "shared" if args.worker == "ours-shared" else "per-example"
+        # compile (or load the numba cache) outside the timed run
+        Word2Vec(min_count=1, epochs=1, threads=1, negatives=mode, dim=s["dim"]).fit(
+            [["warm", "up", "the", "kernels"]] * 20, progress=False)
+        model = Word2Vec(epochs=args.epochs, threads=args.threads, negatives=mode, seed=1, **s)
+        model.fit(args.corpus, progress=False)
+        train_seconds = model.stats["train_seconds"]
+        raw = model.stats["raw_words"]
+        model.save_vectors(out, binary=True)
+        vocab = model.stats["vocab_size"]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    res = {"trainer": args.worker, "threads": args.threads, "epochs": args.epochs,
+           "train_seconds": train_seconds, "raw_words": raw, "vocab_size": vocab,
+           "words_per_sec": raw * args.epochs / train_seconds, "peak_rss_mb": rss_mb}
+    if not args.no_eval:
+        res.update(evaluate(out))
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def run(trainer, corpus, epochs, threads, workdir, no_eval=False):
+    cmd = [sys.executable, __file__, "--worker", trainer, "--corpus", corpus, "--epochs", str(epochs),
+           "--threads", str(threads), "--workdir", workdir] + (["--no-eval"] if no_eval else [])
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{trainer} failed")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    res = json.loads(line[7:])
+    res["wall_seconds"] = time.perf_counter() - t0
+    print(f"  {trainer:<18} {threads}t: {res['words_per_sec']:>12,.0f} words/s, train {res['train_seconds']:7.1f} s, "
+          f"peak RSS {res['peak_rss_mb']:7.0f} MB" + ("" if no_eval else
+          f", analogy {100 * res['analogy']:.2f}%, WS353 {res['wordsim353']:.4f}, SimLex {res['simlex999']:.4f}"),
+          flush=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description="word2vec benchmark: negsample vs gensim")
+    ap.add_argument("--corpus", default=os.path.join(SHARED, "text", "corpus-en.txt.xz"))
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-lines", type=int, default=None, help="use only the first N lines (quick runs)")
+    ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--json-out", help="also write all results to this JSON file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
+    ap.add_argument("--no-eval", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+
+    if not os.path.exists(args.corpus):
+        raise SystemExit(f"corpus not found: {args.corpus} (needs ../shared/data)")
+    workdir = tempfile.mkdtemp(prefix="bench-w2v-")
+    plain = os.path.join(workdir, "corpus.txt")
+    opener = lzma.open if args.corpus.endswith(".xz") else open
+    with opener(args.corpus, "rt", encoding="utf-8") as src, open(plain, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if args.max_lines is not None and i >= args.max_lines:
+                break
+            dst.write(line)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    print(f"corpus: {args.corpus} ({'first %d lines' % args.max_lines if args.max_lines else 'all'}), "
+          f"{args.epochs} epochs, {args.threads} threads, dim 100, window 5, negative 5, sample 1e-4, min_count 5")
+    results = {}
+    for trainer in ("gensim", "ours-per-example", "ours-shared"):
+        results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
+    if not args.skip_scaling:
+        print("scaling (shared kernel, 1 epoch, no evaluation):")
+        for th in (1, 2):
+            results[f"scaling-{th}"] = run("ours-shared", plain, 1, th, workdir, no_eval=True)
+    g, pe, sh = results["gensim"], results["ours-per-example"], results["ours-shared"]
+    print("\nratios (ours / gensim unless stated):")
+    print(f"  speed   shared {sh['words_per_sec'] / g['words_per_sec']:.2f}x   per-example "
+          f"{pe['words_per_sec'] / g['words_per_sec']:.2f}x   shared/per-example "
+          f"{sh['words_per_sec'] / pe['words_per_sec']:.2f}x")
+    for name, r in (("shared", sh), ("per-example", pe)):
+        print(f"  quality {name:<12} analogy {100 * (r['analogy'] - g['analogy']):+.2f} points, "
+              f"WS353 {r['wordsim353'] - g['wordsim353']:+.4f}, SimLex {r['simlex999'] - g['simlex999']:+.4f}")
+        print(f"  memory  {name:<12} peak RSS {r['peak_rss_mb'] / g['peak_rss_mb']:.2f}x gensim's")
+    if not args.skip_scaling:
+        s1, s2 = results["scaling-1"], results["scaling-2"]
+        print(f"  scaling 2 threads / 1 thread: {s2['words_per_sec'] / s1['words_per_sec']:.2f}x "
+              f"({s1['words_per_sec']:,.0f} -> {s2['words_per_sec']:,.0f} words/s)")
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

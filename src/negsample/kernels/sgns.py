@@ -1,0 +1,282 @@
+"""Skip-gram negative-sampling kernels (numba only: arrays in, arrays out).
+
+Both kernels train on a contiguous int32 token-id array split into sentences by ``offsets``
+and update ``W_in`` (V, d) and ``W_out`` (V, d) float32 in place, Hogwild style (several
+threads may run on disjoint sentence ranges at once; the GIL is released).
+
+Per (centre w, context c) pair the SGNS objective (DESIGN.md) is
+    J = ln s(v_c . u_w) + sum_{i=1..k} ln s(-v_c . u_ni),      s = logistic,
+with v = W_in rows and u = W_out rows (the C tool's syn0 / syn1neg: the context word's input
+vector predicts the centre word). Gradient ascent with step lr:
+    g_t = lr (label_t - s(v_c . u_t)),   u_t += g_t v_c,   v_c += sum_t g_t u_t.
+
+- ``sgns_per_example``: every pair draws k fresh negatives (word2vec / gensim behaviour).
+- ``sgns_shared``: all context words of one centre share the same k negatives (Ji et al.,
+  pWord2Vec). With B contexts and T = 1 + k targets the window is a (B x T) block:
+  logits L = V_ctx U_tgt^T, G = lr (Y - s(L)), dV = G U_tgt, dU = G^T V_ctx, all computed from
+  the same snapshot and then added back, so duplicate negatives simply accumulate. A negative
+  equal to the centre word is redrawn. Windows wider than ``max_batch`` are processed in parts.
+
+Subsampling keeps token t with probability keep[t]; the window radius is b ~ U{1..window}.
+Negatives come from the alias tables (prob, alias) in O(1). The RNG is the C tool's 64-bit LCG
+seeded per call, so a run is reproducible for a fixed chunking and thread count 1.
+Returns (pairs trained, loss sum, loss terms) in ``stats``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_LCG_A = np.uint64(25214903917)
+_LCG_C = np.uint64(11)
+_INV_2_53 = 1.0 / 9007199254740992.0
+MAX_EXP = 8.0  # logits are clipped to [-MAX_EXP, MAX_EXP] (the C tool uses 6)
+SIG_TABLE_SIZE = 2048
+_grid = (np.arange(SIG_TABLE_SIZE) + 0.5) / SIG_TABLE_SIZE * (2 * MAX_EXP) - MAX_EXP
+SIG = (1.0 / (1.0 + np.exp(-_grid))).astype(np.float32)        # s(f) on a grid, like the C tool's expTable
+LOGSIG = (-np.log1p(np.exp(-_grid))).astype(np.float32)        # ln s(f) on the same grid
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _next(state):
+    return state * _LCG_A + _LCG_C
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _uniform(state):
+    """uniform in [0, 1) from the high 53 bits of a fresh LCG state (state already advanced)."""
+    return (state >> np.uint64(11)) * _INV_2_53
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _draw(prob, alias, u):
+    n = prob.shape[0]
+    x = u * n
+    column = int(x)
+    if column >= n:
+        column = n - 1
+    if x - column < prob[column]:
+        return column
+    return alias[column]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _sigmoid(x):
+    if x > 30.0:
+        return 1.0
+    if x < -30.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _log_sigmoid(x):
+    # ln s(x), clipped like the C tool's table so one bad pair cannot dominate the estimate
+    if x > MAX_EXP:
+        x = MAX_EXP
+    elif x < -MAX_EXP:
+        x = -MAX_EXP
+    return -math.log1p(math.exp(-x))
+
+
+@njit(nogil=True, cache=True)
+def _subsample_sentence(ids, start, end, keep, state, buf):
+    """Copy the kept tokens of ids[start:end] into buf; returns (count, state)."""
+    n = 0
+    for p in range(start, end):
+        t = ids[p]
+        kp = keep[t]
+        if kp < 1.0:
+            state = _next(state)
+            if _uniform(state) >= kp:
+                continue
+        buf[n] = t
+        n += 1
+    return n, state
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                     window, negative, lr, seed, stats):
+    """Per-example SGNS over sentences [s_begin, s_end). See module docstring."""
+    d = W_in.shape[1]
+    maxlen = 0
+    for s in range(s_begin, s_end):
+        ln = offsets[s + 1] - offsets[s]
+        if ln > maxlen:
+            maxlen = ln
+    buf = np.empty(maxlen + 1, dtype=np.int32)
+    neu1e = np.empty(d, dtype=np.float32)
+    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
+    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    pairs = 0
+    loss = 0.0
+    terms = 0
+    for s in range(s_begin, s_end):
+        n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
+        for i in range(n):
+            w = buf[i]
+            state = _next(state)
+            b = 1 + int(_uniform(state) * window)
+            lo = i - b
+            if lo < 0:
+                lo = 0
+            hi = i + b + 1
+            if hi > n:
+                hi = n
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                c = buf[j]
+                for x in range(d):
+                    neu1e[x] = 0.0
+                for t in range(negative + 1):
+                    if t == 0:
+                        target = w
+                        label = 1.0
+                    else:
+                        state = _next(state)
+                        target = _draw(prob, alias, _uniform(state))
+                        if target == w:
+                            continue
+                        label = 0.0
+                    f = np.float32(0.0)
+                    for x in range(d):
+                        f += W_in[c, x] * W_out[target, x]
+                    if f >= MAX_EXP:
+                        kk = SIG_TABLE_SIZE - 1
+                    elif f <= -MAX_EXP:
+                        kk = 0
+                    else:
+                        kk = int((f + MAX_EXP) * scale)
+                    if t == 0:
+                        g = (1.0 - SIG[kk]) * lr
+                        loss -= LOGSIG[kk]
+                    else:
+                        g = -SIG[kk] * lr
+                        loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
+                    terms += 1
+                    for x in range(d):
+                        neu1e[x] += g * W_out[target, x]
+                    for x in range(d):
+                        W_out[target, x] += g * W_in[c, x]
+                for x in range(d):
+                    W_in[c, x] += neu1e[x]
+                pairs += 1
+    stats[0] += pairs
+    stats[1] += loss
+    stats[2] += terms
+    return state
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                window, negative, lr, seed, stats, max_batch=16):
+    """Shared-negatives SGNS over sentences [s_begin, s_end): one pool of k negatives per centre
+    word, the window's (B x (1+k)) block updated as small dense products. See module docstring."""
+    d = W_in.shape[1]
+    T = negative + 1
+    maxlen = 0
+    for s in range(s_begin, s_end):
+        ln = offsets[s + 1] - offsets[s]
+        if ln > maxlen:
+            maxlen = ln
+    buf = np.empty(maxlen + 1, dtype=np.int32)
+    ctx = np.empty(max_batch, dtype=np.int32)
+    tgt = np.empty(T, dtype=np.int32)
+    valid = np.empty(T, dtype=np.float32)
+    U = np.empty((T, d), dtype=np.float32)        # snapshot of the target rows
+    dU = np.empty((T, d), dtype=np.float32)       # accumulated target updates
+    acc = np.empty(d, dtype=np.float32)
+    v = np.empty(d, dtype=np.float32)
+    gs = np.empty(T, dtype=np.float32)
+    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
+    pairs = 0
+    loss = 0.0
+    terms = 0
+    for s in range(s_begin, s_end):
+        n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
+        for i in range(n):
+            w = buf[i]
+            state = _next(state)
+            b = 1 + int(_uniform(state) * window)
+            lo = i - b
+            if lo < 0:
+                lo = 0
+            hi = i + b + 1
+            if hi > n:
+                hi = n
+            if hi - lo <= 1:
+                continue
+            # targets: the centre word and k negatives (a draw equal to w is redrawn, up to 10x;
+            # if it still equals w its column is masked out)
+            tgt[0] = w
+            valid[0] = 1.0
+            for t in range(1, T):
+                c = w
+                for _ in range(10):
+                    state = _next(state)
+                    c = _draw(prob, alias, _uniform(state))
+                    if c != w:
+                        break
+                tgt[t] = c
+                valid[t] = 1.0 if c != w else 0.0
+            for t in range(T):
+                row = tgt[t]
+                for x in range(d):
+                    U[t, x] = W_out[row, x]
+                for x in range(d):
+                    dU[t, x] = 0.0
+            j = lo
+            while j < hi:
+                B = 0
+                while j < hi and B < max_batch:
+                    if j != i:
+                        ctx[B] = buf[j]
+                        B += 1
+                    j += 1
+                for bb in range(B):
+                    c = ctx[bb]
+                    for x in range(d):
+                        v[x] = W_in[c, x]
+                    # logits and scaled gradients g_t = lr (y_t - s(v . u_t))
+                    for t in range(T):
+                        f = np.float32(0.0)
+                        for x in range(d):
+                            f += v[x] * U[t, x]
+                        if f >= MAX_EXP:
+                            k = SIG_TABLE_SIZE - 1
+                        elif f <= -MAX_EXP:
+                            k = 0
+                        else:
+                            k = int((f + MAX_EXP) * scale)
+                        if t == 0:
+                            gs[t] = (1.0 - SIG[k]) * lr
+                            loss -= LOGSIG[k]
+                        else:
+                            gs[t] = -SIG[k] * lr * valid[t]
+                            loss -= LOGSIG[SIG_TABLE_SIZE - 1 - k] * valid[t]
+                    terms += T
+                    # dU_t += g_t v  and  v += sum_t g_t u_t  (both from the snapshot)
+                    for x in range(d):
+                        acc[x] = 0.0
+                    for t in range(T):
+                        g = gs[t]
+                        for x in range(d):
+                            dU[t, x] += g * v[x]
+                        for x in range(d):
+                            acc[x] += g * U[t, x]
+                    for x in range(d):
+                        W_in[c, x] += acc[x]
+                pairs += B
+            for t in range(T):
+                row = tgt[t]
+                for x in range(d):
+                    W_out[row, x] += dU[t, x]
+    stats[0] += pairs
+    stats[1] += loss
+    stats[2] += terms
+    return state
