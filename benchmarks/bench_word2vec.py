@@ -6,7 +6,8 @@
 Same corpus, same settings for every trainer: skip-gram, dim 100, window 5, negative 5,
 sample 1e-4, min_count 5, 5 epochs, 2 threads; gensim 4.4 in its fastest mode (corpus_file,
 sg=1, hs=0, workers=2). Each trainer runs in its own subprocess (clean peak RSS); words/s is raw
-corpus words (all tokens) x epochs / training seconds for both. Quality is measured with the same
+corpus words (all tokens) x epochs / training seconds for both. Peak RSS is read right after
+training and saving, before the evaluation runs in the same process. Quality is measured with the same
 evaluator for every model (negsample.evaluate, which the tests check against gensim's): Google
 analogies (restrict_vocab 30000), WordSim353 and SimLex-999 Spearman.
 """
@@ -67,7 +68,7 @@ def worker(args):
         raw = model.stats["raw_words"]
         model.save_vectors(out, binary=True)
         vocab = model.stats["vocab_size"]
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # before evaluation
     res = {"trainer": args.worker, "threads": args.threads, "epochs": args.epochs,
            "train_seconds": train_seconds, "raw_words": raw, "vocab_size": vocab,
            "words_per_sec": raw * args.epochs / train_seconds, "peak_rss_mb": rss_mb}

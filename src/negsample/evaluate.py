@@ -85,7 +85,7 @@ def _vocab_map(kv, restrict_vocab, case_insensitive):
 
 
 def evaluate_analogies(kv, path, restrict_vocab=30000, case_insensitive=True, method="add",
-                       batch_size=1024):
+                       batch_size=256):
     """Analogy accuracy per section and in total (see module docstring)."""
     if method not in ("add", "mul"):
         raise NegsampleError(f"method must be 'add' or 'mul', got {method!r}")

@@ -1,8 +1,8 @@
 """word2vec: skip-gram with negative sampling (SGNS) on a streamed corpus.
 
 Pipeline (DESIGN.md section 3): corpus file -> vocabulary (min_count, max_vocab, ordered by
-frequency) -> the corpus encoded once to a compact int32 id array on disk (memory-mapped, so a
-corpus larger than RAM works; out-of-vocabulary tokens are dropped, sentence boundaries kept)
+frequency) -> the corpus encoded once to a compact int32 id file on disk (read back chunk by chunk
+during training, so a corpus larger than RAM works; out-of-vocabulary tokens are dropped, sentence boundaries kept)
 -> numba kernels (``negsample.kernels.sgns``) run by Python threads on disjoint sentence ranges
 with the GIL released (Hogwild) -> ``negsample.vectors.KeyedVectors``.
 
@@ -138,10 +138,11 @@ def build_vocab(source, min_count=5, max_vocab=None, warn=True) -> Vocabulary:
         warnings.warn(f"corpus: {stats.bad_lines} of {stats.lines} lines had invalid UTF-8 bytes "
                       "(decoded with replacement characters)", stacklevel=2)
     items = [(w, c) for w, c in counter.items() if c >= min_count]
+    n_types = len(counter)
+    del counter
     if not items:
-        top = max(counter.values())
-        raise NegsampleError(f"no word reaches min_count={min_count} (the most frequent word occurs "
-                             f"{top} times in {stats.tokens} tokens); lower --min-count")
+        raise NegsampleError(f"no word reaches min_count={min_count} ({n_types} distinct words in "
+                             f"{stats.tokens} tokens); lower --min-count")
     items.sort(key=lambda wc: (-wc[1], wc[0]))
     if max_vocab is not None:
         items = items[:max_vocab]
@@ -152,9 +153,10 @@ def build_vocab(source, min_count=5, max_vocab=None, warn=True) -> Vocabulary:
 
 
 def encode_corpus(source, vocab: Vocabulary, path=None):
-    """Encode the corpus to int32 ids (OOV dropped) in a file, memory-mapped back.
+    """Encode the corpus to int32 ids (OOV dropped) in a file; training reads it chunk by chunk,
+    so only the offsets (8 bytes per sentence) stay in memory.
 
-    Returns (ids (N,) int32 memmap, offsets (S+1,) int64). Empty sentences are dropped.
+    Returns (path of the id file, offsets (S+1,) int64, path). Empty sentences are dropped.
     """
     index = vocab.index
     if path is None:
@@ -173,15 +175,14 @@ def encode_corpus(source, vocab: Vocabulary, path=None):
             pending_n += len(ids)
             total += len(ids)
             offsets.append(total)
-            if pending_n >= 1 << 20:
+            if pending_n >= 1 << 18:
                 out.write(np.fromiter((i for s in pending for i in s), dtype=np.int32, count=pending_n).tobytes())
                 pending, pending_n = [], 0
         if pending:
             out.write(np.fromiter((i for s in pending for i in s), dtype=np.int32, count=pending_n).tobytes())
     if total == 0:
         raise NegsampleError("no in-vocabulary tokens left to train on")
-    ids = np.memmap(path, dtype=np.int32, mode="r", shape=(total,))
-    return ids, np.asarray(offsets, dtype=np.int64), path
+    return path, np.asarray(offsets, dtype=np.int64), path
 
 
 # --------------------------------------------------------------------------- training core
@@ -278,7 +279,13 @@ def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per
         lr = max(cfg.lr - (cfg.lr - cfg.min_lr) * frac, cfg.min_lr)
         st = np.zeros(3, dtype=np.float64)
         seed = (cfg.seed * 1_000_003 + epoch) * 1_000_033 + ci
-        kernel(W_in, W_out, ids, offsets, b, e, keep, table.prob, table.alias,
+        lo, hi = int(offsets[b]), int(offsets[e])
+        if isinstance(ids, str):  # encoded corpus on disk: read just this chunk (bounded memory)
+            chunk_ids = np.fromfile(ids, dtype=np.int32, count=hi - lo, offset=4 * lo)
+        else:
+            chunk_ids = ids[lo:hi]
+        local_offsets = offsets[b:e + 1] - lo
+        kernel(W_in, W_out, chunk_ids, local_offsets, 0, e - b, keep, table.prob, table.alias,
                cfg.window, cfg.negative, np.float32(lr), seed, st)
         with lock:
             state["done"] += chunk_tokens[ci]

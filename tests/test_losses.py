@@ -1,0 +1,346 @@
+"""Losses, temperature diagnostics and NCE, each against a known answer."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from negsample import NegsampleError  # noqa: E402
+from negsample.losses import (debiased_info_nce, hard_info_nce, info_nce, InfoNCELoss,  # noqa: E402
+                              semi_hard_triplet, sgns_loss, triplet_margin)
+from negsample.nce import fit_nce, nce_loss  # noqa: E402
+from negsample.temperature import (EntropyController, effective_margin, entropy_slope,  # noqa: E402
+                                   mutual_information_bound, negative_entropy, negative_weights)
+
+torch.set_num_threads(2)
+
+
+# ----------------------------------------------------------------------------- temperature
+
+def test_entropy_slope_matches_autograd_and_finite_differences():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        s = rng.normal(0, 1, size=(7, 12))
+        tau = float(rng.uniform(0.05, 2.0))
+        slope = entropy_slope(s, tau)
+        t = torch.tensor(tau, dtype=torch.float64, requires_grad=True)
+        h = negative_entropy(torch.tensor(s), t).sum()
+        (grad,) = torch.autograd.grad(h, t)
+        assert slope.sum() == pytest.approx(float(grad), abs=1e-5)
+        eps = 1e-6
+        fd = (negative_entropy(s, tau + eps) - negative_entropy(s, tau - eps)) / (2 * eps)
+        np.testing.assert_allclose(slope, fd, atol=1e-5)
+        # torch path agrees with numpy path
+        np.testing.assert_allclose(entropy_slope(torch.tensor(s), tau).numpy(), slope, atol=1e-12)
+    w = negative_weights(np.array([0.0, 0.0]), 1.0)
+    np.testing.assert_allclose(w, [0.5, 0.5])
+    assert negative_entropy(np.zeros(8), 0.3) == pytest.approx(math.log(8))
+
+
+def test_effective_margin_gives_ln2():
+    for beta, tau, K in ((0.1, 0.07, 16), (-0.3, 0.5, 100), (0.0, 1.0, 4)):
+        m = effective_margin(beta, tau, K)
+        anchor = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+        positive = torch.tensor([[m, 0.0]], dtype=torch.float64)        # score m
+        negatives = torch.tensor([[[beta, 0.0]] * K], dtype=torch.float64)  # K easy negatives of score beta
+        loss = info_nce(anchor, positive, negatives, temperature=tau)
+        assert float(loss) == pytest.approx(math.log(2), abs=1e-12)
+    # the margin grows with K and with tau as beta + tau ln K says
+    assert effective_margin(0.1, 0.1, 64) - effective_margin(0.1, 0.1, 16) == pytest.approx(0.1 * math.log(4))
+    assert effective_margin(0.1, 0.2, 16) > effective_margin(0.1, 0.1, 16)
+    assert mutual_information_bound(1.0, 32) == pytest.approx(math.log(32) - 1.0)
+    with pytest.raises(NegsampleError, match="tau must be finite and > 0"):
+        effective_margin(0.1, 0.0, 4)
+
+
+def test_entropy_controller_holds_target_while_fixed_tau_drifts():
+    """Scores sharpen during 'training' (their spread grows 10x): with a fixed tau the entropy of the
+    negative weights collapses; the controller keeps it within 10% of the target."""
+    rng = np.random.default_rng(1)
+    K = 64
+    target = 0.7 * math.log(K)
+    tau0 = 0.5
+    base = rng.normal(0, 1, size=(32, K))
+    # pick tau0's entropy as the target for the fixed run's start
+    ctrl = EntropyController(target_entropy=target, tau_init=tau0, tau_min=1e-3, tau_max=50)
+    fixed_h, ctrl_h = [], []
+    for step in range(200):
+        spread = 0.1 * 10 ** (step / 199)  # 0.1 -> 1.0
+        scores = base * spread * 3 + rng.normal(0, 0.02, size=base.shape)
+        fixed_h.append(float(np.mean(negative_entropy(scores, tau0))))
+        tau = ctrl.step(scores)
+        ctrl_h.append(float(np.mean(negative_entropy(scores, tau))))
+    fixed_h, ctrl_h = np.array(fixed_h), np.array(ctrl_h)
+    assert np.max(np.abs(fixed_h[100:] - target)) / target > 0.25      # the fixed tau drifts out
+    assert np.max(np.abs(ctrl_h[20:] - target)) / target < 0.10        # the controller holds it
+    with pytest.raises(NegsampleError, match="exceeds ln K"):
+        EntropyController(target_entropy=5.0).step(np.zeros((2, 4)))
+
+
+# ----------------------------------------------------------------------------- InfoNCE family
+
+def test_sgns_loss_by_hand():
+    a = torch.tensor([[1.0, 2.0]])
+    p = torch.tensor([[0.5, 0.5]])
+    n = torch.tensor([[[1.0, 0.0], [0.0, -1.0]]])
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    expected = -(math.log(sig(1.5)) + math.log(sig(-1.0)) + math.log(sig(2.0)))
+    assert float(sgns_loss(a, p, n)) == pytest.approx(expected, rel=1e-6)
+    big = torch.tensor([[100.0, 0.0]])
+    assert math.isfinite(float(sgns_loss(big, -big, big.unsqueeze(1))))  # numerically stable
+
+
+def test_info_nce_explicit_by_hand_and_mask_and_logq():
+    a = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([[0.8, 0.0]])
+    n = torch.tensor([[[0.3, 0.0], [0.5, 0.0], [-1.0, 0.0]]])
+    tau = 0.5
+    s = np.array([0.8, 0.3, 0.5, -1.0]) / tau
+    assert float(info_nce(a, p, n, tau)) == pytest.approx(-(s[0] - np.log(np.exp(s).sum())), rel=1e-6)
+    mask = torch.tensor([[False, True, False]])
+    sm = s[[0, 1, 3]]
+    assert float(info_nce(a, p, n, tau, mask=mask)) == pytest.approx(-(sm[0] - np.log(np.exp(sm).sum())), rel=1e-6)
+    lq = np.log([0.1, 0.2, 0.3, 0.4])
+    sq = s - lq
+    assert float(info_nce(a, p, n, tau, logq=torch.tensor(lq, dtype=torch.float32))) == pytest.approx(
+        -(sq[0] - np.log(np.exp(sq).sum())), rel=1e-5)
+    loss, st = info_nce(a, p, n, tau, return_stats=True)
+    w = np.exp(s[1:] - s[1:].max())
+    w /= w.sum()
+    assert st["entropy"] == pytest.approx(float(-(w * np.log(w)).sum()), rel=1e-5)
+    assert st["pos_minus_hardest"] == pytest.approx(0.3, rel=1e-5)
+    assert st["active_fraction"] == pytest.approx(1.0)
+
+
+def test_in_batch_chunked_equals_unchunked_with_gradients():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(37, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(37, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(37, 37, generator=g) < 0.1
+    lq = torch.randn(37, generator=g, dtype=torch.float64)
+    grads = []
+    for chunk in (1000, 5):
+        loss = info_nce(a, p, None, 0.3, logq=lq, mask=mask, chunk_size=chunk)
+        ga, gp = torch.autograd.grad(loss, (a, p))
+        grads.append((float(loss), ga, gp))
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=1e-12)
+    torch.testing.assert_close(grads[0][1], grads[1][1])
+    torch.testing.assert_close(grads[0][2], grads[1][2])
+    # and equals the textbook formula
+    logits = (a @ p.T / 0.3 - lq).masked_fill(mask & ~torch.eye(37, dtype=torch.bool), float("-inf"))
+    ref = torch.nn.functional.cross_entropy(logits, torch.arange(37))
+    assert grads[0][0] == pytest.approx(float(ref), abs=1e-12)
+
+
+def test_agrees_with_pytorch_metric_learning_ntxent():
+    pml = pytest.importorskip("pytorch_metric_learning.losses")
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(64, 16, generator=g)
+    p = a + 0.5 * torch.randn(64, 16, generator=g)
+    theirs = pml.NTXentLoss(temperature=0.1)(torch.cat([a, p]), torch.cat([torch.arange(64), torch.arange(64)]))
+    ours = info_nce(a, p, None, 0.1, normalize=True, symmetric=True, chunk_size=16)
+    assert float(ours) == pytest.approx(float(theirs), abs=1e-5)
+    module = InfoNCELoss(temperature=0.1, normalize=True, symmetric=True)
+    assert float(module(a, p)) == pytest.approx(float(theirs), abs=1e-5)
+
+
+def debiased_by_hand(pos, neg, t, tau_plus, beta):
+    N = len(neg)
+    pe = math.exp(pos / t)
+    ne = [math.exp(s / t) for s in neg]
+    if beta:
+        w = [math.exp(beta * s / t) for s in neg]
+        rew = N * sum(wi * ni for wi, ni in zip(w, ne)) / sum(w)
+    else:
+        rew = sum(ne)
+    ng = max((rew - N * tau_plus * pe) / (1 - tau_plus), N * math.exp(-1 / t))
+    return -math.log(pe / (pe + ng))
+
+
+def test_debiased_and_hard_losses_by_hand_and_reductions():
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    p = torch.tensor([[0.9, 0.1]], dtype=torch.float64)
+    n = torch.tensor([[[0.2, 0.9], [0.7, 0.3], [-0.5, 0.5]]], dtype=torch.float64)
+    pos = float(torch.nn.functional.cosine_similarity(a, p))
+    neg = torch.nn.functional.cosine_similarity(a.unsqueeze(1), n, dim=-1)[0].tolist()
+    for t, tp, beta in ((0.5, 0.1, 0.0), (0.5, 0.1, 1.0), (0.2, 0.05, 2.0)):
+        expected = debiased_by_hand(pos, neg, t, tp, beta)
+        got = hard_info_nce(a, p, n, temperature=t, beta=beta, tau_plus=tp)
+        assert float(got) == pytest.approx(expected, rel=1e-10)
+    assert float(debiased_info_nce(a, p, n, 0.5, 0.1)) == pytest.approx(debiased_by_hand(pos, neg, 0.5, 0.1, 0), rel=1e-10)
+    # reductions: beta = 0 -> debiased; tau_plus = 0 (clamp inactive) -> plain InfoNCE
+    assert float(hard_info_nce(a, p, n, 0.5, beta=0.0, tau_plus=0.1)) == pytest.approx(
+        float(debiased_info_nce(a, p, n, 0.5, 0.1)), rel=1e-12)
+    plain = info_nce(a, p, n, 0.5, normalize=True)
+    assert float(debiased_info_nce(a, p, n, 0.5, tau_plus=0.0)) == pytest.approx(float(plain), rel=1e-10)
+    with pytest.raises(NegsampleError, match=r"tau_plus must be in \[0, 1\)"):
+        debiased_info_nce(a, p, n, 0.5, tau_plus=1.0)
+
+
+def test_triplets():
+    a = torch.zeros(2, 2)
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])             # d(a,p) = 1
+    negs = torch.tensor([[[1.1, 0.0], [3.0, 0.0], [0.5, 0.0]],  # 1.1 semi-hard (margin .2), 0.5 hard
+                         [[5.0, 0.0], [4.0, 0.0], [6.0, 0.0]]])  # no semi-hard: farthest (6)
+    assert float(triplet_margin(a, p, negs[:, 0], margin=0.2)) == pytest.approx((0.1 + 0.0) / 2, abs=1e-6)
+    loss, st = semi_hard_triplet(a, p, negs, margin=0.2, return_stats=True)
+    assert float(loss) == pytest.approx((0.1 + 0.0) / 2, abs=1e-6)
+    assert st["semi_hard_fraction"] == 0.5
+
+
+def test_loss_input_errors():
+    a = torch.randn(4, 3)
+    with pytest.raises(NegsampleError, match="positive must have the anchor's shape"):
+        info_nce(a, torch.randn(4, 2))
+    with pytest.raises(NegsampleError, match=r"negatives must be \(B, K, d\) = \(4, K, 3\)"):
+        info_nce(a, a, torch.randn(4, 5, 2))
+    with pytest.raises(NegsampleError, match="temperature must be > 0"):
+        info_nce(a, a, temperature=0.0)
+    with pytest.raises(NegsampleError, match="NaN or infinite"):
+        info_nce(a * float("nan"), a)
+    with pytest.raises(NegsampleError, match=r"in-batch logq must be \(B,\)"):
+        info_nce(a, a, logq=torch.zeros(3))
+
+
+# ----------------------------------------------------------------------------- MI bound
+
+def gaussian_pairs(n, d, rho, rng):
+    x = rng.standard_normal((n, d))
+    y = rho * x + math.sqrt(1 - rho ** 2) * rng.standard_normal((n, d))
+    return torch.tensor(x), torch.tensor(y)
+
+
+def optimal_critic(x, y, rho):
+    """f(x, y) = ln p(y|x) - ln p(y), all pairs: (N, N)."""
+    v = 1 - rho ** 2
+    cond = -((y.unsqueeze(0) - rho * x.unsqueeze(1)) ** 2).sum(-1) / (2 * v) - 0.5 * x.shape[1] * math.log(v)
+    marg = -(y ** 2).sum(-1) / 2
+    return cond - marg.unsqueeze(0)
+
+
+def test_info_nce_bound_with_optimal_critic():
+    rng = np.random.default_rng(0)
+    for d, rho, N in ((1, 0.9, 64), (10, 0.9, 32)):  # I < ln N, then I > ln N
+        I = -(d / 2) * math.log(1 - rho ** 2)
+        ests = []
+        for _ in range(40):
+            x, y = gaussian_pairs(N, d, rho, rng)
+            logits = optimal_critic(x, y, rho)
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(N))
+            ests.append(math.log(N) - float(loss))
+        mean, se = np.mean(ests), np.std(ests) / math.sqrt(len(ests))
+        assert mean <= min(I, math.log(N)) + 3 * se
+        assert mean > 0.5 * min(I, math.log(N))  # and it is a meaningful estimate, not ~0
+
+
+def test_trained_bilinear_critic_approaches_the_bound():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    d, rho, N = 2, 0.8, 256
+    I = -(d / 2) * math.log(1 - rho ** 2)       # 1.02 nats < ln 256 = 5.5
+    W = torch.zeros(d, d, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([W], lr=0.05)
+    for _ in range(300):
+        x, y = gaussian_pairs(N, d, rho, rng)
+        loss = info_nce(x, y @ W.T, None, temperature=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        ests = []
+        for _ in range(20):
+            x, y = gaussian_pairs(N, d, rho, rng)
+            ests.append(math.log(N) - float(info_nce(x, y @ W.T, None, temperature=1.0)))
+    est = float(np.mean(ests))
+    assert abs(est - min(I, math.log(N))) <= 0.10 * min(I, math.log(N))
+
+
+# ----------------------------------------------------------------------------- logQ
+
+def test_logq_correction_recovers_true_scores():
+    """Users u and items j with P(j|u) ∝ pop_j exp(t_uj). Free logits L[u, j] trained with in-batch
+    softmax: with logQ (q = item marginal) they approach ln P(j|u) + const, without it they lose the
+    popularity term. The corrected error is clearly lower."""
+    rng = np.random.default_rng(0)
+    U, I = 8, 30
+    pop = 1.0 / np.arange(1, I + 1) ** 1.2
+    t = rng.normal(0, 0.5, size=(U, I))
+    logp = np.log(pop) + t
+    P = np.exp(logp - logp.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    q = P.mean(0)  # marginal item frequency with uniform users
+    errors = {}
+    for corrected in (True, False):
+        torch.manual_seed(0)
+        L = torch.zeros(U, I, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([L], lr=0.05)
+        r = np.random.default_rng(1)
+        for _ in range(400):
+            users = r.integers(0, U, 256)
+            items = np.array([r.choice(I, p=P[u]) for u in users])
+            # score of user b against candidate item j: L[u_b, j]; one-hot "embeddings"
+            anchor = torch.nn.functional.one_hot(torch.tensor(users), U).double() @ L
+            cand = torch.nn.functional.one_hot(torch.tensor(items), I).double()
+            lq = torch.tensor(np.log(q[items])) if corrected else None
+            loss = info_nce(anchor, cand, None, temperature=1.0, logq=lq)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        est = L.detach().numpy()
+        target = np.log(P)
+        diff = (est - est.mean(1, keepdims=True)) - (target - target.mean(1, keepdims=True))
+        errors[corrected] = float(np.mean(diff ** 2))
+    assert errors[True] < 0.5 * errors[False]
+
+
+# ----------------------------------------------------------------------------- NCE
+
+def test_nce_loss_by_hand():
+    ld = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    ln = torch.tensor([0.1, -0.3, 2.0, 0.0], dtype=torch.float64)
+    qd = torch.tensor([-1.0, -2.0], dtype=torch.float64)
+    qn = torch.tensor([-1.5, -0.5, -3.0, -1.0], dtype=torch.float64)
+    k, c = 2, 0.3
+    sig = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    g = lambda u, q: u - c - math.log(k) - q  # noqa: E731
+    expected = -(np.mean([math.log(sig(g(u, q))) for u, q in zip(ld.tolist(), qd.tolist())])
+                 + k * np.mean([math.log(1 - sig(g(u, q))) for u, q in zip(ln.tolist(), qn.tolist())]))
+    assert float(nce_loss(ld, ln, qd, qn, k, c)) == pytest.approx(expected, rel=1e-12)
+
+
+def mixture_sample(n, rng):
+    comp = rng.random(n) < 0.3
+    return np.where(comp, rng.normal(-2.0, 0.5, n), rng.normal(1.5, 1.0, n))
+
+
+TRUE_MU = np.array([-2.0, 1.5])
+TRUE_SIGMA = np.array([0.5, 1.0])
+TRUE_W = np.array([0.3, 0.7])
+
+
+def fit_error(k, seed, n=1000):
+    rng = np.random.default_rng(seed)
+    x = mixture_sample(n, rng)
+    noise = rng.normal(0.0, 3.0, size=64 * n)  # nested draws: k uses the first k n samples
+    model, log_z, _ = fit_nce(x, k, noise_mean=0.0, noise_std=3.0, mu_init=[-1.0, 1.0], noise=noise, steps=300)
+    order = np.argsort(model.mu.detach().numpy())
+    mu = model.mu.detach().numpy()[order]
+    sigma = model.log_sigma.exp().detach().numpy()[order]
+    w = model.mixture_weights().detach().numpy()[order]
+    true_log_z = float(model.log_partition())  # the model's own partition function
+    param_err = np.sum((mu - TRUE_MU) ** 2) + np.sum((sigma - TRUE_SIGMA) ** 2) + np.sum((w - TRUE_W) ** 2)
+    return param_err, abs(log_z - true_log_z), log_z, true_log_z
+
+
+def test_nce_recovers_mixture_and_log_partition():
+    param_err, z_err, log_z, true_log_z = fit_error(64, seed=0, n=4000)
+    assert param_err < 0.05
+    assert z_err < 0.05  # learned c matches ln Z of the fitted unnormalised density
+
+
+def test_nce_error_decreases_with_k():
+    ks = (1, 4, 16, 64)
+    errs = np.array([[fit_error(k, seed)[0] for k in ks] for seed in range(10)])
+    mean = errs.mean(0)
+    assert all(mean[i] > mean[i + 1] for i in range(len(ks) - 1)), mean

@@ -1,0 +1,301 @@
+"""word2vec trainer: kernels against the SGNS gradient, planted structure, errors, CLI, resume."""
+import bz2
+import gzip
+import json
+import lzma
+import os
+
+import numpy as np
+import pytest
+
+from negsample import NegsampleError
+from negsample.cli import main
+from negsample.kernels.sgns import MAX_EXP, SIG, sgns_per_example, sgns_shared
+from negsample.vectors import KeyedVectors
+from negsample.word2vec import Word2Vec, build_vocab, train_sgns
+
+
+# ----------------------------------------------------------------------------- corpora
+
+def planted_corpus(n_sentences=3000, seed=0):
+    """Two topics that never mix: animals appear with animal-context words, tools with tool words.
+    Within each topic, synonym pairs (cat/kitten, hammer/mallet) share exactly the same contexts."""
+    rng = np.random.default_rng(seed)
+    topics = {
+        "animal": (["cat", "kitten", "dog", "puppy"], ["fur", "paws", "purr", "bark", "tail", "meow", "pet"]),
+        "tool": (["hammer", "mallet", "saw", "drill"], ["nail", "wood", "cut", "bolt", "steel", "bench", "screw"]),
+    }
+    sents = []
+    for _ in range(n_sentences):
+        heads, ctx = topics["animal" if rng.random() < 0.5 else "tool"]
+        words = list(rng.choice(ctx, size=6))
+        words.insert(int(rng.integers(0, 7)), str(rng.choice(heads)))
+        sents.append(words)
+    return sents
+
+
+def write_corpus(path, sents, opener=open):
+    with opener(path, "wt", encoding="utf-8") as fh:
+        for s in sents:
+            fh.write(" ".join(s) + "\n")
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+def sgns_reference_step(W_in, W_out, c, targets, labels, lr):
+    """One SGNS update for context c against targets, straight from the DESIGN formula."""
+    v = W_in[c].astype(np.float64).copy()
+    U = W_out[targets].astype(np.float64)
+    g = lr * (labels - 1.0 / (1.0 + np.exp(-(U @ v))))
+    return g
+
+
+def table_sigmoid(f):
+    k = np.clip(((f + MAX_EXP) * (len(SIG) / (2 * MAX_EXP))).astype(int), 0, len(SIG) - 1)
+    return SIG[k]
+
+
+def test_shared_kernel_matches_dense_block_update():
+    """Sentence of 3 distinct words, window 1 forced by window=1: centre 1 has contexts 0 and 2.
+    Check the kernel's updates against V += G U, U += G^T V computed in numpy."""
+    rng = np.random.default_rng(0)
+    V, d, k = 6, 8, 3
+    W_in = (rng.standard_normal((V, d)) * 0.3).astype(np.float32)
+    W_out = (rng.standard_normal((V, d)) * 0.3).astype(np.float32)
+    ids = np.array([0, 1], dtype=np.int32)   # two words: each is the other's only context
+    offsets = np.array([0, 2], dtype=np.int64)
+    keep = np.ones(V, dtype=np.float32)
+    # noise concentrated on word 5: every negative is 5 (duplicates must accumulate)
+    prob = np.zeros(V)
+    prob[5] = 1.0
+    alias = np.full(V, 5, dtype=np.int64)
+    a0, b0 = W_in.copy(), W_out.copy()
+    lr = np.float32(0.1)
+    stats = np.zeros(3)
+    sgns_shared(W_in, W_out, ids, offsets, 0, 1, keep, prob, alias, 1, k, lr, 7, stats)
+    # expected, processing centre 0 then centre 1 sequentially
+    Wi, Wo = a0.astype(np.float64), b0.astype(np.float64)
+    for centre, ctx in ((0, 1), (1, 0)):
+        targets = np.array([centre] + [5] * k)
+        y = np.array([1.0] + [0.0] * k)
+        U = Wo[targets].copy()
+        v = Wi[ctx].copy()
+        g = lr * (y - table_sigmoid((U @ v).astype(np.float32)))
+        Wi[ctx] = v + g @ U
+        np.add.at(Wo, targets, np.outer(g, v))
+    np.testing.assert_allclose(W_in, Wi, atol=2e-6)
+    np.testing.assert_allclose(W_out, Wo, atol=2e-6)
+    assert stats[0] == 2  # pairs
+
+
+def test_per_example_kernel_matches_sgns_gradient():
+    rng = np.random.default_rng(1)
+    V, d, k = 5, 6, 2
+    W_in = (rng.standard_normal((V, d)) * 0.3).astype(np.float32)
+    W_out = (rng.standard_normal((V, d)) * 0.3).astype(np.float32)
+    ids = np.array([2, 3], dtype=np.int32)
+    prob = np.zeros(V)
+    prob[4] = 1.0
+    alias = np.full(V, 4, dtype=np.int64)
+    a0, b0 = W_in.copy(), W_out.copy()
+    sgns_per_example(W_in, W_out, ids, np.array([0, 2], dtype=np.int64), 0, 1, np.ones(V, np.float32),
+                     prob, alias, 1, k, np.float32(0.05), 3, np.zeros(3))
+    Wi, Wo = a0.astype(np.float64), b0.astype(np.float64)
+    for centre, ctx in ((2, 3), (3, 2)):
+        neu1e = np.zeros(d)
+        for t, y in [(centre, 1.0)] + [(4, 0.0)] * k:
+            g = 0.05 * (y - table_sigmoid(np.float32(Wi[ctx] @ Wo[t])))
+            neu1e += g * Wo[t]
+            Wo[t] += g * Wi[ctx]
+        Wi[ctx] += neu1e
+    np.testing.assert_allclose(W_in, Wi, atol=2e-6)
+    np.testing.assert_allclose(W_out, Wo, atol=2e-6)
+
+
+# ----------------------------------------------------------------------------- learning
+
+@pytest.mark.parametrize("negatives", ["shared", "per-example"])
+def test_planted_structure_is_learned(negatives):
+    sents = planted_corpus()
+    model = Word2Vec(dim=20, window=3, negative=5, sample=0, min_count=1, epochs=5, threads=2,
+                     negatives=negatives, lr=0.05, seed=3).fit(sents, progress=False)
+    kv = model.wv
+    # the synonym that shares every context is the nearest neighbour
+    assert kv.most_similar("cat", topn=1)[0][0] in {"kitten", "dog", "puppy"}
+    for a, b in (("cat", "kitten"), ("hammer", "mallet"), ("dog", "puppy"), ("saw", "drill")):
+        assert kv.similarity(a, b) > kv.similarity(a, "hammer" if a in ("cat", "dog") else "cat") + 0.3
+    # and the topics separate
+    animals = {"cat", "kitten", "dog", "puppy", "fur", "paws", "purr", "bark", "tail", "meow", "pet"}
+    top = {w for w, _ in kv.most_similar("kitten", topn=6)}
+    assert len(top & animals) >= 5
+    assert model.stats["loss"] < model.stats["epoch_losses"][0] or model.stats["epoch_losses"][0] < 0.5
+
+
+def test_seeded_reproducibility_single_thread():
+    sents = planted_corpus(400)
+    a = Word2Vec(dim=8, min_count=1, epochs=2, threads=1, seed=5).fit(sents, progress=False).W_in
+    b = Word2Vec(dim=8, min_count=1, epochs=2, threads=1, seed=5).fit(sents, progress=False).W_in
+    c = Word2Vec(dim=8, min_count=1, epochs=2, threads=1, seed=6).fit(sents, progress=False).W_in
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_train_sgns_on_integer_sequences():
+    rng = np.random.default_rng(0)
+    # two communities of ids, walks stay inside one
+    walks = [rng.integers(0, 10, 20) if i % 2 else rng.integers(10, 20, 20) for i in range(400)]
+    ids = np.concatenate(walks).astype(np.int32)
+    offsets = np.arange(0, ids.size + 1, 20)
+    W_in, W_out, st = train_sgns(ids, offsets, np.bincount(ids, minlength=20), dim=16, window=4, epochs=3, seed=1)
+    assert W_in.shape == (20, 16) and W_in.dtype == np.float32 and st["words_per_sec"] > 0
+    n = W_in / np.linalg.norm(W_in, axis=1, keepdims=True)
+    sim = n @ n.T
+    within = (sim[:10, :10].sum() - 10) / 90
+    across = sim[:10, 10:].mean()
+    assert within > across + 0.3
+    with pytest.raises(NegsampleError, match=r"token ids must lie in \[0, 19\)"):
+        train_sgns(ids, offsets, np.ones(19), dim=4)
+    with pytest.raises(NegsampleError, match="offsets must start at 0"):
+        train_sgns(ids, offsets[1:], np.ones(20), dim=4)
+
+
+def test_subsampling_and_noise_exponent_are_used():
+    vocab = build_vocab(planted_corpus(200), min_count=1)
+    assert vocab.counts[0] >= vocab.counts[-1] and vocab.raw_words == 200 * 7
+
+
+# ----------------------------------------------------------------------------- input handling
+
+@pytest.mark.parametrize("suffix,opener", [(".gz", gzip.open), (".bz2", bz2.open), (".xz", lzma.open), (".txt", open)])
+def test_compressed_corpora(tmp_path, suffix, opener):
+    path = write_corpus(tmp_path / f"c{suffix}", planted_corpus(300), opener)
+    model = Word2Vec(dim=8, min_count=1, epochs=1, threads=1).fit(path, progress=False)
+    assert model.stats["raw_words"] == 300 * 7 and model.stats["vocab_size"] == 22
+
+
+def test_non_utf8_lines_are_counted(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"good words here\nbad \xff\xfe bytes here\nmore good words\n" * 5)
+    with pytest.warns(UserWarning, match="5 of 15 lines had invalid UTF-8"):
+        model = Word2Vec(dim=4, min_count=1, epochs=1, threads=1).fit(str(path), progress=False)
+    assert model.stats["bad_utf8_lines"] == 5
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"dim": 0}, "dim must be >= 1"),
+    ({"negative": 0}, "negative must be >= 1"),
+    ({"window": 0}, "window must be >= 1"),
+    ({"sample": -1e-4}, "sample must be >= 0"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"lr": 0}, "lr must be > 0"),
+    ({"threads": 0}, "threads must be >= 1"),
+    ({"negatives": "hard"}, "negatives must be one of"),
+    ({"ns_exponent": -1}, "ns_exponent must be >= 0"),
+])
+def test_invalid_hyper_parameters(kwargs, message):
+    with pytest.raises(NegsampleError, match=message):
+        Word2Vec(**kwargs)
+
+
+def test_corpus_errors(tmp_path):
+    with pytest.raises(NegsampleError, match="corpus not found"):
+        Word2Vec().fit(str(tmp_path / "missing.txt"), progress=False)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(NegsampleError, match="corpus is empty"):
+        Word2Vec().fit(str(empty), progress=False)
+    rare = tmp_path / "rare.txt"
+    rare.write_text("a b c d\n")
+    with pytest.raises(NegsampleError, match="no word reaches min_count=5"):
+        Word2Vec(min_count=5).fit(str(rare), progress=False)
+    broken = tmp_path / "broken.xz"
+    broken.write_bytes(lzma.compress(b"some text\n" * 1000)[:50])
+    with pytest.raises(NegsampleError, match="corrupt or truncated|cannot read corpus"):
+        Word2Vec(min_count=1).fit(str(broken), progress=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints, CLI
+
+def test_checkpoint_and_resume(tmp_path):
+    corpus = write_corpus(tmp_path / "c.txt", planted_corpus(300))
+    ck = tmp_path / "ck"
+    full = Word2Vec(dim=8, min_count=1, epochs=3, threads=1, seed=2)
+    full.fit(corpus, checkpoint_dir=str(ck), progress=False)
+    assert (ck / "word2vec-checkpoint.npz").exists()
+    assert [p for p in os.listdir(ck) if p.endswith(".tmp") or p.endswith(".int32")] == []
+    # resuming a finished run restores its weights and trains nothing more
+    resumed = Word2Vec(dim=8, min_count=1, epochs=3, threads=1, seed=2)
+    resumed.fit(corpus, checkpoint_dir=str(ck), resume=True, progress=False)
+    assert resumed.stats["start_epoch"] == 3 and resumed.stats["epochs_run"] == 0
+    np.testing.assert_array_equal(resumed.W_in, full.W_in)
+    with pytest.raises(NegsampleError, match="was made with dim=8, not 9"):
+        Word2Vec(dim=9, min_count=1, epochs=3, threads=1, seed=2).fit(
+            corpus, checkpoint_dir=str(ck), resume=True, progress=False)
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
+    """Interrupt after epoch 1 (raise inside the epoch hook), then resume: epochs 2..3 run."""
+    corpus = write_corpus(tmp_path / "c.txt", planted_corpus(300))
+    ck = str(tmp_path / "ck")
+    import negsample.word2vec as w2v
+
+    original = w2v.Word2Vec._save_checkpoint
+
+    def save_then_stop(self, path, epochs_done):
+        original(self, path, epochs_done)
+        if epochs_done == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(w2v.Word2Vec, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        Word2Vec(dim=8, min_count=1, epochs=3, threads=1, seed=2).fit(corpus, checkpoint_dir=ck, progress=False)
+    monkeypatch.setattr(w2v.Word2Vec, "_save_checkpoint", original)
+    resumed = Word2Vec(dim=8, min_count=1, epochs=3, threads=1, seed=2).fit(
+        corpus, checkpoint_dir=ck, resume=True, progress=False)
+    assert resumed.stats["start_epoch"] == 1 and resumed.stats["epochs_run"] == 2
+
+
+def test_cli_train_json_eval_query(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "c.txt.gz", planted_corpus(1500), gzip.open)
+    out = tmp_path / "v.bin"
+    rc = main(["word2vec", "train", corpus, "-o", str(out), "--dim", "16", "--window", "3", "--min-count", "1",
+               "--epochs", "3", "--threads", "2", "--sample", "0", "--lr", "0.05", "--json", "--quiet"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("words_per_sec", "train_seconds", "vocab_size", "raw_words"):
+        assert key in summary
+    assert summary["vocab_size"] == 22 and summary["raw_words"] == 1500 * 7
+    kv = KeyedVectors.load_word2vec_format(out)
+    assert len(kv) == 22 and kv.vector_size == 16
+    assert main(["word2vec", "query", str(out), "kitten", "--topn", "3"]) == 0
+    assert "nearest to 'kitten'" in capsys.readouterr().out
+    assert main(["word2vec", "query", str(out), "--analogy", "cat", "kitten", "dog"]) == 0
+    assert "cat : kitten :: dog : ?" in capsys.readouterr().out
+    assert main(["word2vec", "query", str(out), "unicorn"]) == 2
+    assert "'unicorn' is not in the vocabulary" in capsys.readouterr().err
+    # text format output
+    out_txt = tmp_path / "v.txt"
+    assert main(["word2vec", "train", corpus, "-o", str(out_txt), "--format", "text", "--dim", "4",
+                 "--min-count", "1", "--epochs", "1", "--quiet"]) == 0
+    assert open(out_txt).readline().strip() == "22 4"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dim", "0"], "dim must be >= 1"),
+    (["--negative", "0"], "negative must be >= 1"),
+    (["--window", "0"], "window must be >= 1"),
+    (["--sample", "-1"], "sample must be >= 0"),
+])
+def test_cli_bad_hyper_parameters_exit_2(tmp_path, capsys, argv, message):
+    corpus = write_corpus(tmp_path / "c.txt", planted_corpus(50))
+    assert main(["word2vec", "train", corpus, "-o", str(tmp_path / "v.bin"), "--quiet"] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_corpus_and_no_truncated_output(tmp_path, capsys):
+    out = tmp_path / "v.bin"
+    assert main(["word2vec", "train", str(tmp_path / "nope.txt"), "-o", str(out), "--quiet"]) == 2
+    assert "corpus not found" in capsys.readouterr().err
+    assert not out.exists() and os.listdir(tmp_path) == []
