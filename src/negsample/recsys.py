@@ -214,6 +214,7 @@ def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, pro
     gu = np.empty(d, np.float32)
     pool = np.empty(negative, np.int64)
     instrument = neg_count.shape[0] == n_items
+    one = np.float32(1.0)
     for t in range(start, end):
         e = order[t]
         u = users[e]
@@ -232,14 +233,14 @@ def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, pro
             xi += P[u, x] * Q[i, x]
         track = (t & 7) == 0  # loss estimate on every 8th interaction
         if not bpr:
-            sg = 1.0 / (1.0 + np.exp(-xi))
-            g = (1.0 - sg) * lr
+            sg = one / (one + np.exp(-xi))
+            g = (one - sg) * lr
             if track:
                 stats[0] -= np.log(max(sg, 1e-12))
                 stats[1] += 1
             for x in range(d):
                 gu[x] += g * Q[i, x]
-                Q[i, x] += g * P[u, x] - lr * reg * Q[i, x]
+                Q[i, x] = (one - lr * reg) * Q[i, x] + g * P[u, x]
             b[i] += g
         gpos_total = 0.0
         for m in range(negative):
@@ -269,41 +270,48 @@ def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, pro
                 xj += P[u, x] * Q[j, x]
             if bpr:
                 z = xi - xj
-                sz = 1.0 / (1.0 + np.exp(-z))
-                g = (1.0 - sz) * lr
+                sz = one / (one + np.exp(-z))
+                g = (one - sz) * lr
                 if track:
                     stats[0] -= np.log(max(sz, 1e-12))
                     stats[1] += 1
-                # d/dp_u = g (q_i - q_j); d/dq_i = g p_u; d/dq_j = -g p_u
-                pn = 0.0
+                # d/dp_u = g (q_i - q_j); d/dq_i = g p_u; d/dq_j = -g p_u (separate loops vectorise)
+                decay = one - lr * reg
                 for x in range(d):
                     gu[x] += g * (Q[i, x] - Q[j, x])
-                    pu = P[u, x]
-                    pn += pu * pu
-                    Q[j, x] += -g * pu - lr * reg * Q[j, x]
-                    Q[i, x] += g * pu - lr * reg * Q[i, x]
+                for x in range(d):
+                    Q[j, x] = decay * Q[j, x] - g * P[u, x]
+                for x in range(d):
+                    Q[i, x] = decay * Q[i, x] + g * P[u, x]
                 b[j] -= g
                 b[i] += g
-                gnorm = g / lr * np.sqrt(pn)
+                if instrument:
+                    pn = 0.0
+                    for x in range(d):
+                        pn += P[u, x] * P[u, x]
+                    gnorm = g / lr * np.sqrt(pn)
             else:
-                sj = 1.0 / (1.0 + np.exp(-xj))
+                sj = one / (one + np.exp(-xj))
                 g = -sj * lr
                 if track:
                     stats[0] -= np.log(max(1.0 - sj, 1e-12))
                     stats[1] += 1
-                pn = 0.0
+                decay = one - lr * reg
                 for x in range(d):
                     gu[x] += g * Q[j, x]
-                    pu = P[u, x]
-                    pn += pu * pu
-                    Q[j, x] += g * pu - lr * reg * Q[j, x]
+                for x in range(d):
+                    Q[j, x] = decay * Q[j, x] + g * P[u, x]
                 b[j] += g
-                gnorm = -g / lr * np.sqrt(pn)
+                if instrument:
+                    pn = 0.0
+                    for x in range(d):
+                        pn += P[u, x] * P[u, x]
+                    gnorm = -g / lr * np.sqrt(pn)
             if instrument:
                 neg_count[j] += 1.0
                 neg_grad[j] += gnorm
         for x in range(d):
-            P[u, x] += gu[x] - lr * reg * P[u, x]
+            P[u, x] = (one - lr * reg) * P[u, x] + gu[x]
 
 
 # --------------------------------------------------------------------------- model
