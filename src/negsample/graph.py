@@ -237,7 +237,8 @@ def _walks_to_sequences(walks):
 
 
 def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_per_node=10, window=10, dim=128,
-          negative=5, ns_exponent=0.75, epochs=1, lr=0.025, threads=2, seed=1, negatives="shared", progress=False):
+          negative=5, ns_exponent=0.75, epochs=1, lr=0.0125, threads=2, seed=1, negatives="shared", sample=0.0,
+          progress=False):
     """Walks + SGNS; noise ~ degree^ns_exponent. Returns (vectors (n, dim) float32, stats)."""
     from .word2vec import train_sgns
 
@@ -252,8 +253,8 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
     if counts.sum() == 0:
         raise NegsampleError("the graph has no edges")
     W_in, _, st = train_sgns(ids, offsets, counts, dim=dim, window=window, negative=negative,
-                             ns_exponent=ns_exponent, epochs=epochs, lr=lr, threads=threads, seed=seed,
-                             negatives=negatives, progress=progress)
+                             ns_exponent=ns_exponent, sample=sample, epochs=epochs, lr=lr, threads=threads,
+                             seed=seed, negatives=negatives, progress=progress)
     stats = {"walk_seconds": t_walk, "train_seconds": st["train_seconds"],
              "total_seconds": time.perf_counter() - t0, "walks": int(walks.shape[0]), "tokens": int(ids.size)}
     return W_in, stats
@@ -458,6 +459,8 @@ def _add_embed_args(p):
     p.add_argument("--negative", type=int, default=5)
     p.add_argument("--ns-exponent", type=float, default=0.75, help="negatives ~ degree^alpha")
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=0.0125,
+                   help="initial learning rate (0.0125: half word2vec's, better link prediction on walks)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
     d = p.add_mutually_exclusive_group()
@@ -470,7 +473,7 @@ def _add_embed_args(p):
 def _embed_kwargs(args):
     return dict(method=args.method, p=args.p, q=args.q, walk_length=args.walk_length,
                 walks_per_node=args.walks_per_node, window=args.window, dim=args.dim, negative=args.negative,
-                ns_exponent=args.ns_exponent, epochs=args.epochs, threads=args.threads, seed=args.seed)
+                ns_exponent=args.ns_exponent, epochs=args.epochs, lr=args.lr, threads=args.threads, seed=args.seed)
 
 
 def add_cli(subparsers):
