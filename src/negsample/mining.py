@@ -104,8 +104,34 @@ def _positives_csr(positives, n_queries, n_corpus):
 
 # --------------------------------------------------------------------------- search
 
-def _exact_topn(Q, C, n, block_q=1024, block_c=65536, progress=None):
-    """Top-n inner products per query by blocked matmul with a running merge."""
+def _topk_rows(s, m):
+    """Indices (unordered) and values of the m largest entries of each row of s (B, N)."""
+    _torch = _load_torch()
+    if _torch is not None:
+        vals, idx = _torch.topk(_torch.from_numpy(s), m, dim=1, sorted=False)
+        return idx.numpy(), vals.numpy()
+    idx = np.argpartition(s, s.shape[1] - m, axis=1)[:, -m:] if m < s.shape[1] else \
+        np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
+    return idx, np.take_along_axis(s, idx, 1)
+
+
+_TORCH = []
+
+
+def _load_torch():
+    """torch (for its fast topk) when installed, else None; imported on first use only."""
+    if not _TORCH:
+        try:
+            import torch
+            _TORCH.append(torch)
+        except ImportError:  # pragma: no cover - optional extra
+            _TORCH.append(None)
+    return _TORCH[0]
+
+
+def _exact_topn(Q, C, n, block_q=1024, block_c=32768, progress=None):
+    """Top-n inner products per query by blocked matmul with a running merge.
+    Memory: one (block_q, block_c) score block plus the (Q, n) results."""
     nq, nc = Q.shape[0], C.shape[0]
     n = min(n, nc)
     ids = np.empty((nq, n), np.int64)
@@ -116,15 +142,11 @@ def _exact_topn(Q, C, n, block_q=1024, block_c=65536, progress=None):
         best_i = np.zeros((q.shape[0], 0), np.int64)
         for cs in range(0, nc, block_c):
             s = q @ C[cs:cs + block_c].T
-            m = min(n, s.shape[1])
-            part = np.argpartition(-s, m - 1, axis=1)[:, :m] if m < s.shape[1] else \
-                np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
-            cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
-            cand_i = np.concatenate([best_i, part + cs], 1)
-            keep = np.argpartition(-cand_s, n - 1, axis=1)[:, :n] if cand_s.shape[1] > n else \
-                np.broadcast_to(np.arange(cand_s.shape[1]), cand_s.shape)
-            best_s = np.take_along_axis(cand_s, keep, 1)
-            best_i = np.take_along_axis(cand_i, keep, 1)
+            part, vals = _topk_rows(s, min(n, s.shape[1]))
+            cand_s = np.concatenate([best_s, vals], 1)
+            cand_i = np.concatenate([best_i, part.astype(np.int64) + cs], 1)
+            keep, best_s = _topk_rows(cand_s, min(n, cand_s.shape[1]))
+            best_i = np.take_along_axis(cand_i, keep.astype(np.int64), 1)
         order = np.argsort(-best_s, axis=1, kind="stable")
         scores[qs:qs + q.shape[0]] = np.take_along_axis(best_s, order, 1)
         ids[qs:qs + q.shape[0]] = np.take_along_axis(best_i, order, 1)

@@ -14,6 +14,9 @@ epochs, updated per chunk of about ``chunk_words`` words. Words/s counts raw cor
 from __future__ import annotations
 
 import bz2
+import ctypes
+import gc
+from array import array
 import gzip
 import io
 import json
@@ -162,27 +165,35 @@ def encode_corpus(source, vocab: Vocabulary, path=None):
     if path is None:
         fd, path = tempfile.mkstemp(prefix="negsample-corpus-", suffix=".int32")
         os.close(fd)
-    offsets = [0]
+    offsets = array("q", [0])  # compact: 8 bytes per sentence, not a Python int object
     total = 0
     with open(path, "wb") as out:
-        pending = []
-        pending_n = 0
+        pending = array("i")  # int32 ids waiting to be written
         for toks in iter_sentences(source):
-            ids = [index[t] for t in toks if t in index]
-            if not ids:
+            n0 = len(pending)
+            pending.extend([index[t] for t in toks if t in index])
+            n = len(pending) - n0
+            if not n:
                 continue
-            pending.append(ids)
-            pending_n += len(ids)
-            total += len(ids)
+            total += n
             offsets.append(total)
-            if pending_n >= 1 << 18:
-                out.write(np.fromiter((i for s in pending for i in s), dtype=np.int32, count=pending_n).tobytes())
-                pending, pending_n = [], 0
+            if len(pending) >= 1 << 18:
+                pending.tofile(out)
+                pending = array("i")
         if pending:
-            out.write(np.fromiter((i for s in pending for i in s), dtype=np.int32, count=pending_n).tobytes())
+            pending.tofile(out)
     if total == 0:
         raise NegsampleError("no in-vocabulary tokens left to train on")
-    return path, np.asarray(offsets, dtype=np.int64), path
+    return path, np.frombuffer(offsets, dtype=np.int64).copy(), path
+
+
+def _release_memory():
+    """Return the vocabulary counter's freed heap to the OS before the big arrays are allocated."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # --------------------------------------------------------------------------- training core
@@ -393,6 +404,7 @@ class Word2Vec:
                 print(f"no checkpoint in {checkpoint_dir}; starting from scratch", file=sys.stderr)
         if self.vocab is None or first_epoch == 0:
             self.vocab = build_vocab(corpus, cfg.min_count, cfg.max_vocab)
+            _release_memory()
         bad = getattr(self.vocab, "bad_lines", 0)
         cache_dir = checkpoint_dir if checkpoint_dir else None
         if cache_dir:
