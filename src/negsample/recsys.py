@@ -204,6 +204,17 @@ def _known(indptr, indices, u, j):
     return False
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _draw_item(prob, alias, n_items, state):
+    """One alias draw with the kernel's 64-bit LCG: returns (new state, item)."""
+    state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+    xr = (state >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n_items
+    col = min(int(xr), n_items - 1)
+    if (xr - col) < prob[col]:
+        return state, col
+    return state, alias[col]
+
+
 @njit(nogil=True, cache=True, fastmath=True)
 def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, prob, alias, negative, lr, reg,
                   seed, bpr, shared, neg_count, neg_grad, stats):
@@ -221,10 +232,7 @@ def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, pro
         i = items[e]
         if shared and ((t - start) % 64 == 0):
             for m in range(negative):
-                rng_state = rng_state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-                x = (rng_state >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n_items
-                col = min(int(x), n_items - 1)
-                pool[m] = col if (x - col) < prob[col] else alias[col]
+                rng_state, pool[m] = _draw_item(prob, alias, n_items, rng_state)
         for x in range(d):
             gu[x] = 0.0
         # positive score
@@ -242,29 +250,20 @@ def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, pro
                 gu[x] += g * Q[i, x]
                 Q[i, x] = (one - lr * reg) * Q[i, x] + g * P[u, x]
             b[i] += g
-        gpos_total = 0.0
         for m in range(negative):
-            j = -1
-            for _ in range(10):
-                if shared:
-                    rng_state = rng_state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-                    c = pool[m] if _ == 0 else pool[int((rng_state >> np.uint64(33)) % np.uint64(negative))]
-                    if _ > 0:  # resample from the noise when the pooled draw is a known positive
-                        x = (rng_state >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n_items
-                        col = min(int(x), n_items - 1)
-                        c = col if (x - col) < prob[col] else alias[col]
-                else:
-                    rng_state = rng_state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-                    x = (rng_state >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n_items
-                    col = min(int(x), n_items - 1)
-                    c = col if (x - col) < prob[col] else alias[col]
-                if c != i and not _known(indptr, indices, u, c):
-                    j = c
-                    break
-                stats[2] += 1
-            if j < 0:
+            if shared:
+                c = pool[m]
+            else:
+                rng_state, c = _draw_item(prob, alias, n_items, rng_state)
+            tries = 0
+            while (c == i or _known(indptr, indices, u, c)) and tries < 10:
+                stats[2] += 1  # a known positive (false negative): redraw from the noise
+                tries += 1
+                rng_state, c = _draw_item(prob, alias, n_items, rng_state)
+            if c == i or _known(indptr, indices, u, c):
                 stats[3] += 1
                 continue
+            j = c
             xj = b[j]
             for x in range(d):
                 xj += P[u, x] * Q[j, x]
