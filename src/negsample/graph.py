@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._common import NegsampleError, check_finite_float, check_positive_int
+from .kernels import csr_contains
 from .kernels.walks import deepwalk_walks, node2vec_walks
 
 __all__ = ["Graph", "load_edgelist", "from_edges", "random_walks", "embed", "split_edges",
@@ -314,20 +315,7 @@ def _sample_negatives_kernel(indptr, indices, sources, kind, m, deg_prob, deg_al
                     x = indices[indptr[w] + min(int(x02 * dw), dw - 1)]
                 if x == u:
                     continue
-                lo = indptr[u]
-                hi = indptr[u + 1]
-                found = False
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    v = indices[mid]
-                    if v < x:
-                        lo = mid + 1
-                    elif v > x:
-                        hi = mid
-                    else:
-                        found = True
-                        break
-                if not found:
+                if not csr_contains(indptr, indices, u, x):
                     out[r, j] = x
                     break
 

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from ._common import NegsampleError, Progress, as_rng, atomic_write, check_positive_int
+from .kernels import csr_contains
 
 __all__ = ["mine_negatives", "MinedNegatives", "search", "mining_bias", "BANDS", "INDEXES"]
 
@@ -211,18 +212,17 @@ def search(query_emb, corpus_emb, n, index="exact", normalize=True, progress=Fal
 
 # --------------------------------------------------------------------------- filtering kernel
 
-@njit(nogil=True, cache=True)
-def _in_sorted(indices, lo, hi, x):
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < x:
-            lo = mid + 1
-        elif v > x:
-            hi = mid
-        else:
-            return True
-    return False
+@njit(nogil=True, cache=True, inline="always")
+def _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time):
+    """Which false-negative filter rejects candidate c for query q: 0 known positive, 1 same
+    label, 2 temporal window; -1 if none."""
+    if csr_contains(indptr, indices, q, c):
+        return 0
+    if use_lab and qlab[q] == clab[c]:
+        return 1
+    if use_time and abs(ct[c] - qt[q]) <= delta:
+        return 2
+    return -1
 
 
 @njit(nogil=True, cache=True)
@@ -241,14 +241,9 @@ def _select_kernel(cand_ids, cand_scores, pos_scores, indptr, indices, k, band, 
             if c < 0:
                 continue
             s = cand_scores[q, r]
-            if _in_sorted(indices, indptr[q], indptr[q + 1], c):
-                removed[0] += 1
-                continue
-            if use_lab and qlab[q] == clab[c]:
-                removed[1] += 1
-                continue
-            if use_time and abs(ct[c] - qt[q]) <= delta:
-                removed[2] += 1
+            f = _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time)
+            if f >= 0:
+                removed[f] += 1
                 continue
             if use_max and s >= max_score:
                 removed[3] += 1
@@ -289,14 +284,9 @@ def _easy_kernel(Q, C, pos_scores, indptr, indices, k, margin, draws, qlab, clab
                     dup = True
             if dup:
                 continue
-            if _in_sorted(indices, indptr[q], indptr[q + 1], c):
-                removed[0] += 1
-                continue
-            if use_lab and qlab[q] == clab[c]:
-                removed[1] += 1
-                continue
-            if use_time and abs(ct[c] - qt[q]) <= delta:
-                removed[2] += 1
+            f = _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time)
+            if f >= 0:
+                removed[f] += 1
                 continue
             s = 0.0
             for x in range(d):

@@ -34,6 +34,7 @@ from numba import njit
 from ._common import (NegsampleError, Progress, as_rng, atomic_write, check_finite_float,
                       check_positive_int)
 from .distributions import AliasTable, unigram
+from .kernels import csr_contains as _known
 
 __all__ = ["Interactions", "load_interactions", "leave_last_out", "ImplicitModel", "evaluate",
            "most_popular_scores", "fairness_by_decile", "train_two_tower"]
@@ -187,22 +188,6 @@ def leave_last_out(data: Interactions, seed=0):
 
 
 # --------------------------------------------------------------------------- kernel
-
-@njit(nogil=True, cache=True, inline="always")
-def _known(indptr, indices, u, j):
-    lo = indptr[u]
-    hi = indptr[u + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < j:
-            lo = mid + 1
-        elif v > j:
-            hi = mid
-        else:
-            return True
-    return False
-
 
 @njit(nogil=True, cache=True, inline="always")
 def _draw_item(prob, alias, n_items, state):

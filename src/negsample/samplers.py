@@ -17,6 +17,7 @@ from numba import njit
 
 from ._common import NegsampleError, as_rng, check_positive_int
 from .distributions import AliasTable
+from .kernels import csr_contains as _is_known
 
 __all__ = [
     "PerExampleSampler",
@@ -88,22 +89,6 @@ def in_batch_logq(candidate_ids, probabilities) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- filtering
-
-@njit(nogil=True, cache=True, inline="always")
-def _is_known(indptr, indices, row, item):
-    lo = indptr[row]
-    hi = indptr[row + 1]
-    while lo < hi:  # binary search in the sorted row
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < item:
-            lo = mid + 1
-        elif v > item:
-            hi = mid
-        else:
-            return True
-    return False
-
 
 @njit(nogil=True, cache=True)
 def _filter_kernel(indptr, indices, n_rows, anchors, negatives, exclude_self, prob, alias, rng,

@@ -82,6 +82,16 @@ def _log_sigmoid(x):
 
 
 @njit(nogil=True, cache=True)
+def _max_sentence_length(offsets, s_begin, s_end):
+    maxlen = 0
+    for s in range(s_begin, s_end):
+        ln = offsets[s + 1] - offsets[s]
+        if ln > maxlen:
+            maxlen = ln
+    return maxlen
+
+
+@njit(nogil=True, cache=True)
 def _subsample_sentence(ids, start, end, keep, state, buf):
     """Copy the kept tokens of ids[start:end] into buf; returns (count, state)."""
     n = 0
@@ -102,12 +112,7 @@ def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
                      window, negative, lr, seed, stats):
     """Per-example SGNS over sentences [s_begin, s_end). See module docstring."""
     d = W_in.shape[1]
-    maxlen = 0
-    for s in range(s_begin, s_end):
-        ln = offsets[s + 1] - offsets[s]
-        if ln > maxlen:
-            maxlen = ln
-    buf = np.empty(maxlen + 1, dtype=np.int32)
+    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
     neu1e = np.empty(d, dtype=np.float32)
     scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
@@ -135,13 +140,11 @@ def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
                 for t in range(negative + 1):
                     if t == 0:
                         target = w
-                        label = 1.0
                     else:
                         state = _next(state)
                         target = _draw(prob, alias, _uniform(state))
                         if target == w:
                             continue
-                        label = 0.0
                     f = np.float32(0.0)
                     for x in range(d):
                         f += W_in[c, x] * W_out[target, x]
@@ -178,12 +181,7 @@ def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     word, the window's (B x (1+k)) block updated as small dense products. See module docstring."""
     d = W_in.shape[1]
     T = negative + 1
-    maxlen = 0
-    for s in range(s_begin, s_end):
-        ln = offsets[s + 1] - offsets[s]
-        if ln > maxlen:
-            maxlen = ln
-    buf = np.empty(maxlen + 1, dtype=np.int32)
+    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
     ctx = np.empty(max_batch, dtype=np.int32)
     tgt = np.empty(T, dtype=np.int32)
     valid = np.empty(T, dtype=np.float32)

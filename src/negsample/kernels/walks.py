@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import csr_contains as _has_edge
+
 _A = np.uint64(6364136223846793005)
 _C = np.uint64(1442695040888963407)
 _INV = 1.0 / 9007199254740992.0
@@ -37,22 +39,6 @@ def _first_order(indptr, indices, aprob, aalias, weighted, v, state):
         if x - col >= aprob[lo + col]:
             col = aalias[lo + col]
     return state, indices[lo + col]
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _has_edge(indptr, indices, a, b):
-    lo = indptr[a]
-    hi = indptr[a + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < b:
-            lo = mid + 1
-        elif v > b:
-            hi = mid
-        else:
-            return True
-    return False
 
 
 @njit(nogil=True, cache=True)
