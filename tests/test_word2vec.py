@@ -299,3 +299,17 @@ def test_cli_missing_corpus_and_no_truncated_output(tmp_path, capsys):
     assert main(["word2vec", "train", str(tmp_path / "nope.txt"), "-o", str(out), "--quiet"]) == 2
     assert "corpus not found" in capsys.readouterr().err
     assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_corpus_that_is_a_directory(tmp_path):
+    with pytest.raises(NegsampleError, match="corpus is a directory"):
+        Word2Vec().fit(str(tmp_path), progress=False)
+
+
+def test_demo_runs_on_the_bundled_corpus(tmp_path, capsys):
+    out = tmp_path / "demo.bin"
+    assert main(["demo", "-o", str(out), "--epochs", "1", "--dim", "16", "--quiet", "--words", "whale", "zzzz"]) == 0
+    text = capsys.readouterr().out
+    assert "analogies questions-words.txt: accuracy" in text and "similarity wordsim353.tsv: Spearman" in text
+    assert "whale" in text and "zzzz       (not in vocabulary)" in text
+    assert KeyedVectors.load_word2vec_format(out).vector_size == 16
