@@ -116,9 +116,10 @@ def run_evaluation(kv, analogies, similarity, restrict_vocab=30000, method="add"
     return out
 
 
-def print_evaluation(res, stream=sys.stdout):
+def print_evaluation(res, stream=None):
     import os
 
+    stream = stream if stream is not None else sys.stdout  # looked up at call time (tests swap it)
     for path, r in res["analogies"].items():
         print(f"analogies {os.path.basename(path)}: accuracy {100 * r['total']:.2f}% "
               f"({r['correct']}/{r['attempted']}, {r['skipped_oov']} skipped as OOV); "
