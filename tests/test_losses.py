@@ -351,7 +351,7 @@ def fit_error(k, seed, n=1000):
     mu = model.mu.detach().numpy()[order]
     sigma = model.log_sigma.exp().detach().numpy()[order]
     w = model.mixture_weights().detach().numpy()[order]
-    true_log_z = float(model.log_partition())  # the model's own partition function
+    true_log_z = float(model.log_partition().detach())  # the model's own partition function
     param_err = np.sum((mu - TRUE_MU) ** 2) + np.sum((sigma - TRUE_SIGMA) ** 2) + np.sum((w - TRUE_W) ** 2)
     return param_err, abs(log_z - true_log_z), log_z, true_log_z
 
