@@ -7,7 +7,9 @@ Same corpus, same settings for every trainer: skip-gram, dim 100, window 5, nega
 sample 1e-4, min_count 5, 5 epochs, 2 threads; gensim 4.4 in its fastest mode (corpus_file,
 sg=1, hs=0, workers=2). Each trainer runs in its own subprocess (clean peak RSS); words/s is raw
 corpus words (all tokens) x epochs / training seconds for both. Peak RSS is read right after
-training and saving, before the evaluation runs in the same process. Quality is measured with the same
+training and saving, before the evaluation runs in the same process. "ours-shared-jit" runs the
+same shared kernel through the numba JIT in-process (NEGSAMPLE_KERNELS=jit) to show what the
+native library saves. Quality is measured with the same
 evaluator for every model (negsample.evaluate, which the tests check against gensim's): Google
 analogies (restrict_vocab 30000), WordSim353 and SimLex-999 Spearman.
 """
@@ -55,10 +57,11 @@ def worker(args):
         raw = model.corpus_total_words
         model.wv.save_word2vec_format(out, binary=True)
         vocab = len(model.wv)
+        backend = "gensim cython"
     else:
         from negsample.word2vec import Word2Vec
 
-        mode = "shared" if args.worker == "ours-shared" else "per-example"
+        mode = "shared" if args.worker.startswith("ours-shared") else "per-example"
         # compile (or load the numba cache) outside the timed run
         Word2Vec(min_count=1, epochs=1, threads=1, negatives=mode, dim=s["dim"]).fit(
             [["warm", "up", "the", "kernels"]] * 20, progress=False)
@@ -68,10 +71,12 @@ def worker(args):
         raw = model.stats["raw_words"]
         model.save_vectors(out, binary=True)
         vocab = model.stats["vocab_size"]
+        backend = model.stats["kernel_backend"]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # before evaluation
     res = {"trainer": args.worker, "threads": args.threads, "epochs": args.epochs,
            "train_seconds": train_seconds, "raw_words": raw, "vocab_size": vocab,
-           "words_per_sec": raw * args.epochs / train_seconds, "peak_rss_mb": rss_mb}
+           "words_per_sec": raw * args.epochs / train_seconds, "peak_rss_mb": rss_mb,
+           "backend": backend, "numba_loaded": "numba" in sys.modules}
     if not args.no_eval:
         res.update(evaluate(out))
     print("RESULT " + json.dumps(res), flush=True)
@@ -81,7 +86,10 @@ def run(trainer, corpus, epochs, threads, workdir, no_eval=False):
     cmd = [sys.executable, __file__, "--worker", trainer, "--corpus", corpus, "--epochs", str(epochs),
            "--threads", str(threads), "--workdir", workdir] + (["--no-eval"] if no_eval else [])
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if trainer.endswith("-jit"):
+        env["NEGSAMPLE_KERNELS"] = "jit"     # the numba JIT kernels in-process, for comparison
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{trainer} failed")
@@ -89,7 +97,7 @@ def run(trainer, corpus, epochs, threads, workdir, no_eval=False):
     res = json.loads(line[7:])
     res["wall_seconds"] = time.perf_counter() - t0
     print(f"  {trainer:<18} {threads}t: {res['words_per_sec']:>12,.0f} words/s, train {res['train_seconds']:7.1f} s, "
-          f"peak RSS {res['peak_rss_mb']:7.0f} MB" + ("" if no_eval else
+          f"peak RSS {res['peak_rss_mb']:7.0f} MB [{res['backend']}]" + ("" if no_eval else
           f", analogy {100 * res['analogy']:.2f}%, WS353 {res['wordsim353']:.4f}, SimLex {res['simlex999']:.4f}"),
           flush=True)
     return res
@@ -124,7 +132,7 @@ def main():
     print(f"corpus: {args.corpus} ({'first %d lines' % args.max_lines if args.max_lines else 'all'}), "
           f"{args.epochs} epochs, {args.threads} threads, dim 100, window 5, negative 5, sample 1e-4, min_count 5")
     results = {}
-    for trainer in ("gensim", "ours-per-example", "ours-shared"):
+    for trainer in ("gensim", "ours-per-example", "ours-shared", "ours-shared-jit"):
         results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
     if not args.skip_scaling:
         print("scaling (shared kernel, 1 epoch, no evaluation):")
@@ -139,6 +147,9 @@ def main():
         print(f"  quality {name:<12} analogy {100 * (r['analogy'] - g['analogy']):+.2f} points, "
               f"WS353 {r['wordsim353'] - g['wordsim353']:+.4f}, SimLex {r['simlex999'] - g['simlex999']:+.4f}")
         print(f"  memory  {name:<12} peak RSS {r['peak_rss_mb'] / g['peak_rss_mb']:.2f}x gensim's")
+    jit = results["ours-shared-jit"]
+    print(f"  kernels native / numba JIT (shared): speed {sh['words_per_sec'] / jit['words_per_sec']:.2f}x, "
+          f"peak RSS {sh['peak_rss_mb']:.0f} vs {jit['peak_rss_mb']:.0f} MB")
     if not args.skip_scaling:
         s1, s2 = results["scaling-1"], results["scaling-2"]
         print(f"  scaling 2 threads / 1 thread: {s2['words_per_sec'] / s1['words_per_sec']:.2f}x "

@@ -12,7 +12,6 @@ Math (DESIGN.md section 1):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ._common import NegsampleError, as_rng
 
@@ -20,6 +19,7 @@ __all__ = [
     "AliasTable",
     "alias_draw",
     "alias_draw_uniform",
+    "build_alias",
     "unigram",
     "uniform",
     "custom",
@@ -60,85 +60,26 @@ def validate_weights(weights, name: str = "weights") -> np.ndarray:
     return w
 
 
-# --------------------------------------------------------------------------- kernels
-
-@njit(nogil=True, cache=True)
-def _build_alias_kernel(p):
-    """Vose's alias method. p: (n,) float64 summing to 1. Returns prob (n,) float64, alias (n,) int64."""
-    n = p.shape[0]
-    prob = np.zeros(n, dtype=np.float64)
-    alias = np.arange(n).astype(np.int64)
-    scaled = p * n
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
-    ns = 0
-    nl = 0
-    for i in range(n):
-        if scaled[i] < 1.0:
-            small[ns] = i
-            ns += 1
-        else:
-            large[nl] = i
-            nl += 1
-    while ns > 0 and nl > 0:
-        ns -= 1
-        s = small[ns]
-        l = large[nl - 1]
-        prob[s] = scaled[s]
-        alias[s] = l
-        # (scaled[l] + scaled[s]) - 1 is more accurate than scaled[l] - (1 - scaled[s])
-        scaled[l] = (scaled[l] + scaled[s]) - 1.0
-        if scaled[l] < 1.0:
-            nl -= 1
-            small[ns] = l
-            ns += 1
-    # leftovers hold (up to rounding) exactly one column of mass each
-    while nl > 0:
-        nl -= 1
-        prob[large[nl]] = 1.0
-    while ns > 0:
-        ns -= 1
-        prob[small[ns]] = 1.0
-    return prob, alias
+# The numba kernels live in ``negsample.kernels.alias``; they are imported on first use so that
+# a process which only builds tables (word2vec training, with the native kernel library) never
+# loads numba/LLVM. ``alias_draw`` / ``alias_draw_uniform`` stay importable from here.
+_KERNEL_NAMES = ("alias_draw", "alias_draw_uniform")
 
 
-@njit(nogil=True, cache=True, inline="always")
-def alias_draw(prob, alias, column, coin):
-    """One alias draw from a column index in [0, n) and a coin in [0, 1). Numba-callable."""
-    if coin < prob[column]:
-        return column
-    return alias[column]
+def __getattr__(name):
+    if name in _KERNEL_NAMES:
+        from .kernels import alias as _alias_kernels
+
+        return getattr(_alias_kernels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@njit(nogil=True, cache=True, inline="always")
-def alias_draw_uniform(prob, alias, u):
-    """One alias draw from a single uniform u in [0, 1): column = floor(u n), coin = frac(u n).
+def build_alias(p) -> tuple[np.ndarray, np.ndarray]:
+    """Vose tables (prob float64 (n,), alias int64 (n,)) for probabilities p (n,) summing to 1,
+    built by the native kernel library when it is available, else by the numba kernel."""
+    from .kernels import native
 
-    Handy inside kernels with a cheap RNG; the coin has 53 - log2(n) bits of resolution.
-    """
-    n = prob.shape[0]
-    x = u * n
-    column = int(x)
-    if column >= n:
-        column = n - 1
-    coin = x - column
-    if coin < prob[column]:
-        return column
-    return alias[column]
-
-
-@njit(nogil=True, cache=True)
-def _select_kernel(packed, u, out, start):
-    """out[start + j] = alias draw from uniform u[j]; packed[i] = (prob[i], alias[i]) so one
-    cache line serves both lookups of a draw."""
-    n = packed.shape[0]
-    for j in range(u.shape[0]):
-        x = u[j] * n
-        column = min(int(x), n - 1)
-        coin = x - column
-        a = int(packed[column, 1])
-        take = coin < packed[column, 0]
-        out[start + j] = a + (column - a) * take  # branch-free select
+    return native.build_alias(np.ascontiguousarray(p, dtype=np.float64))
 
 
 _CHUNK = 1 << 15  # uniforms drawn per numpy call: stays in L1/L2 between generation and use
@@ -157,7 +98,7 @@ class AliasTable:
     def __init__(self, weights, name: str = "weights"):
         w = validate_weights(weights, name=name)
         self.probabilities = w / w.sum()
-        self.prob, self.alias = _build_alias_kernel(self.probabilities)
+        self.prob, self.alias = build_alias(self.probabilities)
         self._packed_table = None
 
     def _packed(self) -> np.ndarray:
@@ -199,13 +140,15 @@ class AliasTable:
         if total < 0 or any(int(s) < 0 for s in shape):
             raise NegsampleError(f"size must be non-negative, got {size!r}")
         out = np.empty(total, dtype=np.int64)
+        from .kernels.alias import select_kernel
+
         packed = self._packed()
         buf = np.empty(min(total, _CHUNK), dtype=np.float64)
         for start in range(0, total, _CHUNK):
             m = min(_CHUNK, total - start)
             u = buf[:m]
             rng.random(out=u)
-            _select_kernel(packed, u, out, start)
+            select_kernel(packed, u, out, start)
         return out.reshape(shape)
 
     def sample_without_replacement(self, k: int, rng=None) -> np.ndarray:

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._common import NegsampleError, check_finite_float, check_positive_int
-from .kernels import csr_contains
+from .kernels.csr import csr_contains
 from .kernels.walks import deepwalk_walks, node2vec_walks
 
 __all__ = ["Graph", "load_edgelist", "from_edges", "random_walks", "embed", "split_edges",
@@ -181,7 +181,7 @@ def load_labels(path, graph: Graph):
 def _edge_alias(graph: Graph):
     if not graph.weighted:
         return np.zeros(1), np.zeros(1, np.int64)
-    from .distributions import _build_alias_kernel
+    from .kernels.alias import build_alias_kernel
 
     indptr, w = graph.csr.indptr, graph.csr.data.astype(np.float64)
     aprob = np.ones(w.size)
@@ -189,7 +189,7 @@ def _edge_alias(graph: Graph):
     for v in range(graph.n_nodes):
         lo, hi = indptr[v], indptr[v + 1]
         if hi > lo:
-            p, a = _build_alias_kernel(w[lo:hi] / w[lo:hi].sum())
+            p, a = build_alias_kernel(w[lo:hi] / w[lo:hi].sum())
             aprob[lo:hi], aalias[lo:hi] = p, a
     return aprob, aalias
 

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from ._common import NegsampleError, Progress, as_rng, atomic_write, check_positive_int
-from .kernels import csr_contains
+from .kernels.csr import csr_contains
 
 __all__ = ["mine_negatives", "MinedNegatives", "search", "mining_bias", "BANDS", "INDEXES"]
 

@@ -34,7 +34,7 @@ from numba import njit
 from ._common import (NegsampleError, Progress, as_rng, atomic_write, check_finite_float,
                       check_positive_int)
 from .distributions import AliasTable, unigram
-from .kernels import csr_contains as _known
+from .kernels.csr import csr_contains as _known
 
 __all__ = ["Interactions", "load_interactions", "leave_last_out", "ImplicitModel", "evaluate",
            "most_popular_scores", "fairness_by_decile", "train_two_tower"]

@@ -17,7 +17,7 @@ from numba import njit
 
 from ._common import NegsampleError, as_rng, check_positive_int
 from .distributions import AliasTable
-from .kernels import csr_contains as _is_known
+from .kernels.csr import csr_contains as _is_known
 
 __all__ = [
     "PerExampleSampler",

@@ -4,7 +4,9 @@ Pipeline (DESIGN.md section 3): corpus file -> vocabulary (min_count, max_vocab,
 frequency) -> the corpus encoded once to a compact int32 id file on disk (read back chunk by chunk
 during training, so a corpus larger than RAM works; out-of-vocabulary tokens are dropped, sentence boundaries kept)
 -> numba kernels (``negsample.kernels.sgns``) run by Python threads on disjoint sentence ranges
-with the GIL released (Hogwild) -> ``negsample.vectors.KeyedVectors``.
+with the GIL released (Hogwild) -> ``negsample.vectors.KeyedVectors``. The kernels run from a
+native library compiled once per machine from the same numba source
+(``negsample.kernels.native``), so training never loads numba/LLVM; the JIT is the fallback.
 
 Noise: q(w) = count(w)^alpha / Z (alias method). Subsampling: keep w with
 p = min(1, sqrt(t/f) + t/f). Learning rate: linear decay from ``lr`` to ``min_lr`` over all
@@ -36,7 +38,7 @@ import numpy as np
 from ._common import (NegsampleError, Progress, atomic_write, check_finite_float,
                       check_positive_int)
 from .distributions import AliasTable, subsample_keep_prob, unigram
-from .kernels.sgns import sgns_per_example, sgns_shared
+from .kernels import native
 
 __all__ = ["Word2Vec", "Vocabulary", "train_sgns", "open_corpus", "iter_sentences", "build_vocab"]
 
@@ -270,7 +272,7 @@ def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per
     table = AliasTable(unigram(counts, cfg.ns_exponent), name="noise weights")
     keep = subsample_keep_prob(counts, cfg.sample).astype(np.float32) if cfg.sample > 0 \
         else np.ones(V, dtype=np.float32)
-    kernel = sgns_shared if cfg.negatives == "shared" else sgns_per_example
+    kernel = native.sgns_kernel(cfg.negatives)
     chunks = _chunks(offsets, cfg.chunk_words)
     chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
     tokens_per_epoch = float(offsets[-1])
@@ -297,7 +299,7 @@ def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per
             chunk_ids = ids[lo:hi]
         local_offsets = offsets[b:e + 1] - lo
         kernel(W_in, W_out, chunk_ids, local_offsets, 0, e - b, keep, table.prob, table.alias,
-               cfg.window, cfg.negative, np.float32(lr), seed, st)
+               cfg.window, cfg.negative, float(lr), seed, st)
         with lock:
             state["done"] += chunk_tokens[ci]
             state["pairs"] += st[0]
@@ -327,6 +329,7 @@ def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per
     return {
         "train_seconds": train_seconds,
         "words_per_sec": raw / train_seconds if train_seconds > 0 else float("nan"),
+        "kernel_backend": native.backend(),
         "raw_words_trained": raw,
         "pairs": state["pairs"],
         "loss": losses[-1] if losses else float("nan"),

@@ -1,25 +1,10 @@
-"""numba kernels only: arrays in, arrays out (no files, no classes).
+"""Kernels only: arrays in, arrays out (no files, no classes). Importing this package loads
+nothing; each module imports numba itself.
 
 - ``sgns``: skip-gram negative-sampling updates (per-example and shared negatives);
+- ``alias``: Vose's alias table build and O(1) draws;
 - ``walks``: DeepWalk / node2vec random walks on CSR graphs;
-- ``csr_contains``: membership test in a CSR row with sorted column indices, shared by the
-  samplers' known-positive filter, the miners' filters, the recsys kernel and the walks.
+- ``csr``: ``csr_contains``, membership in a CSR row with sorted column indices;
+- ``native``: the SGNS and alias-build cores compiled ahead of time into a shared library
+  called through ctypes (no numba/LLVM in the training process), with the numba JIT as fallback.
 """
-from numba import njit
-
-
-@njit(nogil=True, cache=True, inline="always")
-def csr_contains(indptr, indices, row, item):
-    """True if ``item`` is in row ``row`` of a CSR structure whose rows are sorted (binary search)."""
-    lo = indptr[row]
-    hi = indptr[row + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < item:
-            lo = mid + 1
-        elif v > item:
-            hi = mid
-        else:
-            return True
-    return False

@@ -21,6 +21,11 @@ Subsampling keeps token t with probability keep[t]; the window radius is b ~ U{1
 Negatives come from the alias tables (prob, alias) in O(1). The RNG is the C tool's 64-bit LCG
 seeded per call, so a run is reproducible for a fixed chunking and thread count 1.
 Returns (pairs trained, loss sum, loss terms) in ``stats``.
+
+The ``*_core`` functions allocate nothing (scratch buffers are arguments), so the same code also
+compiles ahead of time into a small shared library (``negsample.kernels.native``) that training
+calls through ctypes without loading numba/LLVM; ``sgns_shared`` / ``sgns_per_example`` are the
+JIT entries that allocate the scratch and call the cores.
 """
 from __future__ import annotations
 
@@ -107,13 +112,12 @@ def _subsample_sentence(ids, start, end, keep, state, buf):
     return n, state
 
 
-@njit(nogil=True, cache=True, fastmath=True)
-def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                     window, negative, lr, seed, stats):
-    """Per-example SGNS over sentences [s_begin, s_end). See module docstring."""
+@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                          window, negative, lr, seed, stats, buf, neu1e):
+    """Per-example SGNS over sentences [s_begin, s_end), allocation-free: scratch ``buf`` (int32,
+    at least the longest sentence) and ``neu1e`` (float32, (d,)) come from the caller."""
     d = W_in.shape[1]
-    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
-    neu1e = np.empty(d, dtype=np.float32)
     scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
     pairs = 0
@@ -174,22 +178,16 @@ def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     return state
 
 
-@njit(nogil=True, cache=True, fastmath=True)
-def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                window, negative, lr, seed, stats, max_batch=16):
-    """Shared-negatives SGNS over sentences [s_begin, s_end): one pool of k negatives per centre
-    word, the window's (B x (1+k)) block updated as small dense products. See module docstring."""
+@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                     window, negative, lr, seed, stats, buf, ctx, tgt, valid, U, dU, acc, v, gs):
+    """Shared-negatives SGNS over sentences [s_begin, s_end), allocation-free. Scratch from the
+    caller: buf int32 (longest sentence + 1,), ctx int32 (max_batch,), tgt int32 (T,), valid
+    float32 (T,), U and dU float32 (T, d) (snapshot of the target rows and their accumulated
+    updates), acc and v float32 (d,), gs float32 (T,), with T = negative + 1."""
     d = W_in.shape[1]
     T = negative + 1
-    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
-    ctx = np.empty(max_batch, dtype=np.int32)
-    tgt = np.empty(T, dtype=np.int32)
-    valid = np.empty(T, dtype=np.float32)
-    U = np.empty((T, d), dtype=np.float32)        # snapshot of the target rows
-    dU = np.empty((T, d), dtype=np.float32)       # accumulated target updates
-    acc = np.empty(d, dtype=np.float32)
-    v = np.empty(d, dtype=np.float32)
-    gs = np.empty(T, dtype=np.float32)
+    max_batch = ctx.shape[0]
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
     scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     pairs = 0
@@ -278,3 +276,31 @@ def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     stats[1] += loss
     stats[2] += terms
     return state
+
+
+@njit(nogil=True, cache=True)
+def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                     window, negative, lr, seed, stats):
+    """Per-example SGNS over sentences [s_begin, s_end) (JIT entry: allocates the scratch).
+    Returns the RNG state. See module docstring."""
+    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
+    neu1e = np.empty(W_in.shape[1], dtype=np.float32)
+    return sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                                 window, negative, lr, seed, stats, buf, neu1e)
+
+
+@njit(nogil=True, cache=True)
+def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                window, negative, lr, seed, stats, max_batch=16):
+    """Shared-negatives SGNS over sentences [s_begin, s_end): one pool of k negatives per centre
+    word, the window's (B x (1+k)) block updated as small dense products (JIT entry: allocates
+    the scratch). Returns the RNG state. See module docstring."""
+    d = W_in.shape[1]
+    T = negative + 1
+    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
+    return sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                            window, negative, lr, seed, stats, buf,
+                            np.empty(max_batch, dtype=np.int32), np.empty(T, dtype=np.int32),
+                            np.empty(T, dtype=np.float32), np.empty((T, d), dtype=np.float32),
+                            np.empty((T, d), dtype=np.float32), np.empty(d, dtype=np.float32),
+                            np.empty(d, dtype=np.float32), np.empty(T, dtype=np.float32))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import csr_contains as _has_edge
+from .csr import csr_contains as _has_edge
 
 _A = np.uint64(6364136223846793005)
 _C = np.uint64(1442695040888963407)
