@@ -19,10 +19,21 @@ APPLICATIONS = {
     "graph": "negsample.graph",
     "recsys": "negsample.recsys",
     "mine": "negsample.mining",
+    "kernels": "negsample.kernels.native",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv) -> str | None:
+    """The subcommand named on the command line (the first non-option argument), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in APPLICATIONS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only`` just that application's module is imported (so ``negsample
+    word2vec train`` never imports the graph/recsys/mining modules, nor numba through them)."""
     parser = argparse.ArgumentParser(
         prog="negsample",
         description="Negative sampling: word2vec, graph and recsys embeddings, hard-negative mining.")
@@ -30,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"negsample {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in APPLICATIONS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -41,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

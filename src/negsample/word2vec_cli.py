@@ -93,7 +93,7 @@ def cmd_train(args):
     st = model.stats
     summary = {k: st[k] for k in ("words_per_sec", "train_seconds", "vocab_size", "raw_words", "loss",
                                   "epochs_run", "start_epoch", "prep_seconds", "bad_utf8_lines",
-                                  "negatives", "threads", "epoch_losses")}
+                                  "negatives", "threads", "epoch_losses", "kernel_backend")}
     summary["output"] = args.output
     if args.json:
         print(json.dumps(summary))

@@ -427,26 +427,41 @@ def build(path: str) -> str:
     return path
 
 
+def _add_commands(sub):
+    b = sub.add_parser("build", help="compile the kernels into PATH (default: the cache location)")
+    b.add_argument("path", nargs="?")
+    sub.add_parser("info", help="print the backend in use and the library path")
+
+
+def _run(args) -> int:
+    if args.cmd == "build":
+        print(build(args.path or library_path()))
+    else:
+        print(f"backend {backend()}  library {_state.get('path') or library_path()}"
+              + (f"  ({reason()})" if reason() else ""))
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """``negsample kernels build|info``."""
+    p = subparsers.add_parser("kernels", help="build or inspect the native kernel library",
+                              description=__doc__.split("\n\n")[0])
+    _add_commands(p.add_subparsers(dest="cmd", required=True))
+    p.set_defaults(func=_run)
+
+
 def _main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m negsample.kernels.native",
                                  description="Build or inspect the native kernel library.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="compile the kernels into PATH (default: the cache location)")
-    b.add_argument("path", nargs="?")
-    sub.add_parser("info", help="print the backend and the library path")
+    _add_commands(ap.add_subparsers(dest="cmd", required=True))
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "build":
-            print(build(args.path or library_path()))
-        else:
-            print(f"backend {backend()}  library {_state.get('path') or library_path()}"
-                  + (f"  ({reason()})" if reason() else ""))
+        return _run(args)
     except NegsampleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
