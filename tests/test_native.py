@@ -152,3 +152,30 @@ def test_build_writes_a_fresh_library_atomically(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert path.exists() and path.stat().st_size > 10_000
     assert sorted(p.name for p in path.parent.iterdir()) == ["k.so"]   # no temporaries left
+
+
+@needs_native
+def test_cli_train_process_never_loads_numba(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(f"w{(i * 5 + j) % 30}" for j in range(10)) for i in range(200)))
+    code = textwrap.dedent("""
+        import sys
+        from negsample.cli import main
+        rc = main(["word2vec", "train", sys.argv[1], "-o", sys.argv[2], "--dim", "8", "--min-count", "1",
+                   "--epochs", "1", "--json"])
+        print("NUMBA", "numba" in sys.modules, "GRAPH", "negsample.graph" in sys.modules, "RC", rc)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(corpus), str(tmp_path / "v.bin")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert json.loads(lines[-2])["kernel_backend"] == "native"
+    assert lines[-1] == "NUMBA False GRAPH False RC 0"
+
+
+def test_kernels_cli_info(capsys):
+    from negsample.cli import main
+
+    assert main(["kernels", "info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("backend ") and "kernels-" in out
