@@ -165,10 +165,10 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
                         g = -SIG[kk] * lr
                         loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
                     terms += 1
-                    for x in range(d):
-                        neu1e[x] += g * W_out[target, x]
-                    for x in range(d):
-                        W_out[target, x] += g * W_in[c, x]
+                    for x in range(d):  # one pass: read u_t once, update e and u_t
+                        u = W_out[target, x]
+                        neu1e[x] += g * u
+                        W_out[target, x] = u + g * W_in[c, x]
                 for x in range(d):
                     W_in[c, x] += neu1e[x]
                 pairs += 1
