@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_word2vec.py                     # full run (issues 3 and 4)
     .venv/bin/python benchmarks/bench_word2vec.py --max-lines 100000 --epochs 1   # quick look
+    .venv/bin/python benchmarks/bench_word2vec.py --cbow              # CBOW: gensim sg=0 vs ours
 
 Same corpus, same settings for every trainer: skip-gram, dim 100, window 5, negative 5,
 sample 1e-4, min_count 5, 5 epochs, 2 threads; gensim 4.4 in its fastest mode (corpus_file,
@@ -47,12 +48,13 @@ def worker(args):
     """Train one model in this process and print a JSON line."""
     out = os.path.join(args.workdir, f"{args.worker}-{args.threads}t.bin")
     s = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5)
-    if args.worker == "gensim":
+    if args.worker.startswith("gensim"):
         from gensim.models import Word2Vec as GWord2Vec
 
         model = GWord2Vec(corpus_file=args.corpus, vector_size=s["dim"], window=s["window"],
                           negative=s["negative"], sample=s["sample"], min_count=s["min_count"],
-                          epochs=args.epochs, workers=args.threads, sg=1, hs=0, seed=1)
+                          epochs=args.epochs, workers=args.threads, sg=0 if args.worker == "gensim-cbow" else 1,
+                          hs=0, seed=1)
         train_seconds = model.total_train_time
         raw = model.corpus_total_words
         model.wv.save_word2vec_format(out, binary=True)
@@ -62,10 +64,11 @@ def worker(args):
         from negsample.word2vec import Word2Vec
 
         mode = "shared" if args.worker.startswith("ours-shared") else "per-example"
+        arch = "cbow" if args.worker == "ours-cbow" else "skipgram"
         # compile (or load the numba cache) outside the timed run
-        Word2Vec(min_count=1, epochs=1, threads=1, negatives=mode, dim=s["dim"]).fit(
+        Word2Vec(min_count=1, epochs=1, threads=1, negatives=mode, dim=s["dim"], arch=arch).fit(
             [["warm", "up", "the", "kernels"]] * 20, progress=False)
-        model = Word2Vec(epochs=args.epochs, threads=args.threads, negatives=mode, seed=1, **s)
+        model = Word2Vec(epochs=args.epochs, threads=args.threads, negatives=mode, seed=1, arch=arch, **s)
         model.fit(args.corpus, progress=False)
         train_seconds = model.stats["train_seconds"]
         raw = model.stats["raw_words"]
@@ -110,6 +113,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-lines", type=int, default=None, help="use only the first N lines (quick runs)")
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--cbow", action="store_true", help="compare CBOW instead: gensim sg=0 vs ours arch='cbow'")
     ap.add_argument("--json-out", help="also write all results to this JSON file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -132,6 +136,17 @@ def main():
     print(f"corpus: {args.corpus} ({'first %d lines' % args.max_lines if args.max_lines else 'all'}), "
           f"{args.epochs} epochs, {args.threads} threads, dim 100, window 5, negative 5, sample 1e-4, min_count 5")
     results = {}
+    if args.cbow:
+        for trainer in ("gensim-cbow", "ours-cbow"):
+            results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
+        g, o = results["gensim-cbow"], results["ours-cbow"]
+        print(f"\nCBOW ratios (ours / gensim): speed {o['words_per_sec'] / g['words_per_sec']:.2f}x, "
+              f"peak RSS {o['peak_rss_mb'] / g['peak_rss_mb']:.2f}x, analogy {100 * (o['analogy'] - g['analogy']):+.2f} "
+              f"points, WS353 {o['wordsim353'] - g['wordsim353']:+.4f}, SimLex {o['simlex999'] - g['simlex999']:+.4f}")
+        if args.json_out:
+            with open(args.json_out, "w") as fh:
+                json.dump(results, fh, indent=1)
+        return
     for trainer in ("gensim", "ours-per-example", "ours-shared", "ours-shared-jit"):
         results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
     if not args.skip_scaling:

@@ -23,7 +23,8 @@ def cmd_demo(args):
     from .word2vec_cli import bundled, model_from_args, print_evaluation, run_evaluation
 
     corpus = bundled("demo-en.txt.xz")
-    print(f"negsample demo: skip-gram, {args.negatives} negatives (k={args.negative}), dim {args.dim}, "
+    arch = "CBOW" if args.arch == "cbow" else f"skip-gram, {args.negatives} negatives"
+    print(f"negsample demo: {arch} (k={args.negative}), dim {args.dim}, "
           f"window {args.window}, {args.epochs} epochs, {args.threads} threads on {corpus}", flush=True)
     t0 = time.perf_counter()
     model = model_from_args(args).fit(corpus, progress=not args.quiet)

@@ -43,6 +43,7 @@ from .kernels import native
 __all__ = ["Word2Vec", "Vocabulary", "train_sgns", "open_corpus", "iter_sentences", "build_vocab"]
 
 NEGATIVE_MODES = ("shared", "per-example")
+ARCHITECTURES = ("skipgram", "cbow")
 
 
 # --------------------------------------------------------------------------- corpus reading
@@ -233,6 +234,7 @@ class _Config:
     seed: int = 1
     negatives: str = "shared"
     chunk_words: int = 100_000
+    arch: str = "skipgram"
 
 
 def _validate(cfg: _Config) -> _Config:
@@ -254,6 +256,8 @@ def _validate(cfg: _Config) -> _Config:
     cfg.chunk_words = check_positive_int("chunk_words", cfg.chunk_words)
     if cfg.negatives not in NEGATIVE_MODES:
         raise NegsampleError(f"negatives must be one of {NEGATIVE_MODES}, got {cfg.negatives!r}")
+    if cfg.arch not in ARCHITECTURES:
+        raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {cfg.arch!r}")
     return cfg
 
 
@@ -272,7 +276,7 @@ def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per
     table = AliasTable(unigram(counts, cfg.ns_exponent), name="noise weights")
     keep = subsample_keep_prob(counts, cfg.sample).astype(np.float32) if cfg.sample > 0 \
         else np.ones(V, dtype=np.float32)
-    kernel = native.sgns_kernel(cfg.negatives)
+    kernel = native.sgns_kernel(cfg.negatives, cfg.arch)
     chunks = _chunks(offsets, cfg.chunk_words)
     chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
     tokens_per_epoch = float(offsets[-1])
@@ -369,23 +373,25 @@ def train_sgns(ids, offsets, counts, *, dim=128, window=10, negative=5, ns_expon
 # --------------------------------------------------------------------------- the estimator
 
 class Word2Vec:
-    """Skip-gram with negative sampling.
+    """Skip-gram (or CBOW) with negative sampling.
 
     >>> model = Word2Vec(dim=100, window=5, negative=5, epochs=5).fit("corpus.txt.xz")
     >>> model.wv.most_similar("king")
 
     ``negatives="shared"`` (default) shares each window's k negatives among its context words
-    (pWord2Vec); ``"per-example"`` draws k per pair like word2vec/gensim.
+    (pWord2Vec); ``"per-example"`` draws k per pair like word2vec/gensim. ``arch="cbow"``
+    trains CBOW instead (the mean of the context vectors predicts the centre word, k negatives
+    per centre; gensim's ``sg=0, cbow_mean=1``); ``negatives`` does not apply to it.
     """
 
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=0.025, min_lr=0.0001, threads=2, seed=1,
-                 negatives="shared", chunk_words=100_000):
+                 negatives="shared", chunk_words=100_000, arch="skipgram"):
         self.config = _validate(_Config(dim=dim, window=window, negative=negative,
                                         ns_exponent=ns_exponent, sample=sample, min_count=min_count,
                                         max_vocab=max_vocab, epochs=epochs, lr=lr, min_lr=min_lr,
                                         threads=threads, seed=seed, negatives=negatives,
-                                        chunk_words=chunk_words))
+                                        chunk_words=chunk_words, arch=arch))
         self.vocab: Vocabulary | None = None
         self.W_in = None
         self.W_out = None
@@ -440,7 +446,7 @@ class Word2Vec:
         self.stats = dict(st, vocab_size=len(self.vocab), raw_words=self.vocab.raw_words,
                           corpus_lines=self.vocab.lines, bad_utf8_lines=bad,
                           prep_seconds=prep_seconds, start_epoch=first_epoch, negatives=cfg.negatives,
-                          threads=cfg.threads)
+                          arch=cfg.arch, threads=cfg.threads)
         return self
 
     # ---------------------------------------------------------------- outputs
@@ -472,8 +478,8 @@ class Word2Vec:
             raise NegsampleError(f"checkpoint {path} is unreadable: {exc}") from None
         saved = meta["config"]
         for key in ("dim", "window", "negative", "ns_exponent", "sample", "min_count", "max_vocab",
-                    "epochs", "lr", "min_lr", "seed", "negatives"):
-            if saved.get(key) != getattr(self.config, key):
+                    "epochs", "lr", "min_lr", "seed", "negatives", "arch"):
+            if saved.get(key, "skipgram" if key == "arch" else None) != getattr(self.config, key):
                 raise NegsampleError(f"checkpoint {path} was made with {key}={saved.get(key)!r}, "
                                      f"not {getattr(self.config, key)!r}; use the same settings to resume")
         self.vocab = Vocabulary(words, counts.astype(np.int64), raw_words=meta["raw_words"], lines=meta["lines"])

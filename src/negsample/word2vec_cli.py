@@ -65,6 +65,8 @@ def add_training_args(t, defaults=None):
     t.add_argument("--lr", type=float, default=d["lr"])
     t.add_argument("--min-lr", type=float, default=0.0001)
     t.add_argument("--seed", type=int, default=d["seed"])
+    t.add_argument("--arch", choices=["skipgram", "cbow"], default="skipgram",
+                   help="skip-gram (default) or CBOW (mean of the context vectors predicts the centre)")
     t.add_argument("--negatives", choices=["shared", "per-example"], default="shared",
                    help="share each window's negatives among its context words (default; faster) "
                         "or draw k per pair like word2vec/gensim")
@@ -76,7 +78,8 @@ def model_from_args(args):
     return Word2Vec(dim=args.dim, window=args.window, negative=args.negative,
                     ns_exponent=args.ns_exponent, sample=args.sample, min_count=args.min_count,
                     max_vocab=args.max_vocab, epochs=args.epochs, lr=args.lr, min_lr=args.min_lr,
-                    threads=args.threads, seed=args.seed, negatives=args.negatives)
+                    threads=args.threads, seed=args.seed, negatives=args.negatives,
+                    arch=args.arch)
 
 
 def cmd_train(args):
@@ -93,7 +96,7 @@ def cmd_train(args):
     st = model.stats
     summary = {k: st[k] for k in ("words_per_sec", "train_seconds", "vocab_size", "raw_words", "loss",
                                   "epochs_run", "start_epoch", "prep_seconds", "bad_utf8_lines",
-                                  "negatives", "threads", "epoch_losses", "kernel_backend")}
+                                  "negatives", "arch", "threads", "epoch_losses", "kernel_backend")}
     summary["output"] = args.output
     if args.json:
         print(json.dumps(summary))

@@ -2,8 +2,8 @@
 
 Why: a process that imports numba maps LLVM (``libllvmlite.so``, about 90 MB resident) and every
 JIT-loaded kernel adds more (about 45 MB for the SGNS kernels, even from numba's cache). Word2vec
-training needs only three loops, so their numba source (``sgns.sgns_shared_core``,
-``sgns.sgns_per_example_core``, ``alias.vose_core``; allocation-free by design) is compiled once
+training needs only a few loops, so their numba source (``sgns.sgns_shared_core``,
+``sgns.sgns_per_example_core``, ``sgns.cbow_core``, ``alias.vose_core``; allocation-free by design) is compiled once
 per machine, ahead of time, into ``kernels-<key>.so``:
 
     numba ``cfunc`` wrappers (raw pointers + sizes -> ``carray`` views -> the cores)
@@ -39,7 +39,7 @@ from .._common import NegsampleError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = ("sgns.py", "alias.py", "native.py")
-_SYMBOLS = ("negsample_sgns_shared", "negsample_sgns_per_example", "negsample_vose")
+_SYMBOLS = ("negsample_sgns_shared", "negsample_sgns_per_example", "negsample_cbow", "negsample_vose")
 _lock = threading.Lock()
 _state: dict = {}          # "lib": CDLL or None, "reason": why not native, "path": library path
 
@@ -114,6 +114,10 @@ def _bind(lib):
     f = lib.negsample_sgns_per_example
     f.argtypes = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double,
                   ctypes.c_uint64, _P, _P, _I, _P]
+    f.restype = ctypes.c_uint64
+    f = lib.negsample_cbow
+    f.argtypes = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double,
+                  ctypes.c_uint64, _P, _P, _I, _P, _P]
     f.restype = ctypes.c_uint64
     f = lib.negsample_vose
     f.argtypes = [_P, _I, _P, _P, _P, _P, _P]
@@ -312,8 +316,33 @@ def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
         float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), _ptr(buf), buf.shape[0], _ptr(neu1e)))
 
 
-def sgns_kernel(kind: str):
-    """The kernel for ``kind`` 'shared' or 'per-example'."""
+def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+         window, negative, lr, seed, stats):
+    """CBOW with negative sampling (same arguments and result as ``sgns.cbow``), native when
+    available, else the numba JIT kernel."""
+    lib = load()
+    if lib is None:
+        from .sgns import cbow as jit
+
+        return jit(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                   window, negative, lr, seed, stats)
+    s_begin, s_end, window, negative = map(int, (s_begin, s_end, window, negative))
+    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
+                                                          keep, prob, alias, stats)
+    V, d = W_in.shape
+    buf, h, neu1e = _scratch(((maxlen + 1,), np.int32), ((d,), np.float32), ((d,), np.float32))
+    return int(lib.negsample_cbow(
+        _ptr(W_in), _ptr(W_out), V, d, _ptr(ids), ids.shape[0], _ptr(offsets), offsets.shape[0],
+        s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window, negative,
+        float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), _ptr(buf), buf.shape[0], _ptr(h),
+        _ptr(neu1e)))
+
+
+def sgns_kernel(kind: str, arch: str = "skipgram"):
+    """The training kernel: skip-gram with ``kind`` 'shared' or 'per-example' negatives, or CBOW
+    (``arch='cbow'``, k negatives per centre word)."""
+    if arch == "cbow":
+        return cbow
     return sgns_shared if kind == "shared" else sgns_per_example
 
 
@@ -342,7 +371,7 @@ def _compile_modules():
     from numba import carray, cfunc, types as t
 
     from .alias import vose_core
-    from .sgns import sgns_per_example_core, sgns_shared_core
+    from .sgns import cbow_core, sgns_per_example_core, sgns_shared_core
 
     f32p, f64p = t.CPointer(t.float32), t.CPointer(t.float64)
     i32p, i64p = t.CPointer(t.int32), t.CPointer(t.int64)
@@ -372,6 +401,17 @@ def _compile_modules():
             s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
             window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)), carray(neu1ep, (d,)))
 
+    @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
+               f64, u64, f64p, i32p, i64, f32p, f32p),
+           nopython=True, error_model="numpy")
+    def cbow_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp,
+               n_noise, window, negative, lr, seed, statsp, bufp, n_buf, hp, neu1ep):
+        return cbow_core(
+            carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
+            s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
+            window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)), carray(hp, (d,)),
+            carray(neu1ep, (d,)))
+
     @cfunc(i64(f64p, i64, f64p, i64p, f64p, i64p, i64p), nopython=True, error_model="numpy")
     def vose_c(pp, n, probp, aliasp, scaledp, smallp, largep):
         vose_core(carray(pp, (n,)), carray(probp, (n,)), carray(aliasp, (n,)), carray(scaledp, (n,)),
@@ -379,7 +419,7 @@ def _compile_modules():
         return 0
 
     out = []
-    for fn, name in zip((shared_c, per_example_c, vose_c), _SYMBOLS):
+    for fn, name in zip((shared_c, per_example_c, cbow_c, vose_c), _SYMBOLS):
         lib = fn._library
         lib._ensure_finalized()
         out.append((str(lib._final_module), fn.native_name, name))

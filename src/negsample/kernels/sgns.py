@@ -11,6 +11,8 @@ vector predicts the centre word). Gradient ascent with step lr:
     g_t = lr (label_t - s(v_c . u_t)),   u_t += g_t v_c,   v_c += sum_t g_t u_t.
 
 - ``sgns_per_example``: every pair draws k fresh negatives (word2vec / gensim behaviour).
+- ``cbow``: CBOW with negative sampling (the mean of the context vectors predicts the centre;
+  k negatives per centre word), the word2vec C tool's / gensim's ``sg=0``.
 - ``sgns_shared``: all context words of one centre share the same k negatives (Ji et al.,
   pWord2Vec). With B contexts and T = 1 + k targets the window is a (B x T) block:
   logits L = V_ctx U_tgt^T, G = lr (Y - s(L)), dV = G U_tgt, dU = G^T V_ctx, all computed from
@@ -277,6 +279,98 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     stats[2] += terms
     return state
 
+
+@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+              window, negative, lr, seed, stats, buf, h, neu1e):
+    """CBOW with negative sampling over sentences [s_begin, s_end), allocation-free (scratch:
+    buf int32 (longest sentence + 1,), h and neu1e float32 (d,)).
+
+    Per centre w with context set C (the dynamic window, |C| >= 1): h = (1/|C|) sum_{c in C} v_c;
+    for the targets t in {w} + k negatives, g_t = lr (label_t - s(h . u_t)), u_t += g_t h, and
+    every context row gets v_c += sum_t g_t u_t (unscaled, as in the C tool and gensim's
+    cbow_mean=1). ``stats[0]`` counts centre words trained."""
+    d = W_in.shape[1]
+    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
+    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    centres = 0
+    loss = 0.0
+    terms = 0
+    for s in range(s_begin, s_end):
+        n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
+        for i in range(n):
+            w = buf[i]
+            state = _next(state)
+            b = 1 + int(_uniform(state) * window)
+            lo = i - b
+            if lo < 0:
+                lo = 0
+            hi = i + b + 1
+            if hi > n:
+                hi = n
+            count = hi - lo - 1
+            if count <= 0:
+                continue
+            for x in range(d):
+                h[x] = 0.0
+            for j in range(lo, hi):
+                if j != i:
+                    c = buf[j]
+                    for x in range(d):
+                        h[x] += W_in[c, x]
+            inv = np.float32(1.0 / count)
+            for x in range(d):
+                h[x] *= inv
+                neu1e[x] = 0.0
+            for t in range(negative + 1):
+                if t == 0:
+                    target = w
+                else:
+                    state = _next(state)
+                    target = _draw(prob, alias, _uniform(state))
+                    if target == w:
+                        continue
+                f = np.float32(0.0)
+                for x in range(d):
+                    f += h[x] * W_out[target, x]
+                if f >= MAX_EXP:
+                    kk = SIG_TABLE_SIZE - 1
+                elif f <= -MAX_EXP:
+                    kk = 0
+                else:
+                    kk = int((f + MAX_EXP) * scale)
+                if t == 0:
+                    g = (1.0 - SIG[kk]) * lr
+                    loss -= LOGSIG[kk]
+                else:
+                    g = -SIG[kk] * lr
+                    loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
+                terms += 1
+                for x in range(d):
+                    u = W_out[target, x]
+                    neu1e[x] += g * u
+                    W_out[target, x] = u + g * h[x]
+            for j in range(lo, hi):
+                if j != i:
+                    c = buf[j]
+                    for x in range(d):
+                        W_in[c, x] += neu1e[x]
+            centres += 1
+    stats[0] += centres
+    stats[1] += loss
+    stats[2] += terms
+    return state
+
+
+@njit(nogil=True, cache=True)
+def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+         window, negative, lr, seed, stats):
+    """CBOW with negative sampling (JIT entry: allocates the scratch). Returns the RNG state."""
+    buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
+    d = W_in.shape[1]
+    return cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                     window, negative, lr, seed, stats, buf, np.empty(d, dtype=np.float32),
+                     np.empty(d, dtype=np.float32))
 
 @njit(nogil=True, cache=True)
 def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
