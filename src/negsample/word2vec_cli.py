@@ -51,7 +51,7 @@ def add_cli(subparsers):
 
 def add_training_args(t, defaults=None):
     d = dict(dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5, epochs=5,
-             threads=2, lr=0.025, seed=1)
+             threads=2, seed=1)
     d.update(defaults or {})
     t.add_argument("--dim", type=int, default=d["dim"])
     t.add_argument("--window", type=int, default=d["window"])
@@ -62,7 +62,8 @@ def add_training_args(t, defaults=None):
     t.add_argument("--max-vocab", type=int, default=None)
     t.add_argument("--epochs", type=int, default=d["epochs"])
     t.add_argument("--threads", type=int, default=d["threads"])
-    t.add_argument("--lr", type=float, default=d["lr"])
+    t.add_argument("--lr", type=float, default=None,
+                   help="initial learning rate (default 0.025 for skip-gram, 0.05 for CBOW)")
     t.add_argument("--min-lr", type=float, default=0.0001)
     t.add_argument("--seed", type=int, default=d["seed"])
     t.add_argument("--arch", choices=["skipgram", "cbow"], default="skipgram",
