@@ -17,8 +17,8 @@ import numpy as np
 from numba import njit
 
 from negsample.distributions import AliasTable, subsample_keep_prob, unigram
-from negsample.kernels.sgns import (LOGSIG, MAX_EXP, SIG, SIG_TABLE_SIZE, _draw, _max_sentence_length, _next,
-                                    _subsample_sentence, _uniform, sgns_shared)
+from negsample.kernels.sgns import (LOGSIG, SIG, SIG_TABLE_SIZE, _max_sentence_length, _shared_targets,
+                                    _subsample_sentence, _table_index, _window, sgns_shared)
 from negsample.word2vec import build_vocab, encode_corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,7 +42,6 @@ def sgns_shared_blas(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     v = np.empty(d, dtype=np.float32)
     gs = np.empty(T, dtype=np.float32)
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
-    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -50,29 +49,10 @@ def sgns_shared_blas(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
         n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
         for i in range(n):
             w = buf[i]
-            state = _next(state)
-            b = 1 + int(_uniform(state) * window)
-            lo = i - b
-            if lo < 0:
-                lo = 0
-            hi = i + b + 1
-            if hi > n:
-                hi = n
+            lo, hi, state = _window(state, i, n, window)
             if hi - lo <= 1:
                 continue
-            # targets: the centre word and k negatives (a draw equal to w is redrawn, up to 10x;
-            # if it still equals w its column is masked out)
-            tgt[0] = w
-            valid[0] = 1.0
-            for t in range(1, T):
-                c = w
-                for _ in range(10):
-                    state = _next(state)
-                    c = _draw(prob, alias, _uniform(state))
-                    if c != w:
-                        break
-                tgt[t] = c
-                valid[t] = 1.0 if c != w else 0.0
+            state = _shared_targets(w, prob, alias, state, tgt, valid)
             for t in range(T):
                 row = tgt[t]
                 for x in range(d):
@@ -95,12 +75,7 @@ def sgns_shared_blas(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
                 for bb in range(B):
                     for t in range(T):
                         f = L[bb, t]
-                        if f >= MAX_EXP:
-                            kk = SIG_TABLE_SIZE - 1
-                        elif f <= -MAX_EXP:
-                            kk = 0
-                        else:
-                            kk = int((f + MAX_EXP) * scale)
+                        kk = _table_index(f)
                         if t == 0:
                             Gm[bb, t] = (1.0 - SIG[kk]) * lr
                             loss -= LOGSIG[kk]

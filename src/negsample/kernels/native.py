@@ -106,19 +106,18 @@ _P = ctypes.c_void_p
 _I = ctypes.c_int64
 
 
+_COMMON = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double, ctypes.c_uint64,
+           _P, _I]   # W_in, W_out, V, d, ids, n, offsets, n, s_begin, s_end, keep, prob, alias, n, window,
+#                      negative, lr, seed, stats, sentence buffer length
+
+
 def _bind(lib):
-    f = lib.negsample_sgns_shared
-    f.argtypes = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double,
-                  ctypes.c_uint64, _P, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P]
-    f.restype = ctypes.c_uint64
-    f = lib.negsample_sgns_per_example
-    f.argtypes = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double,
-                  ctypes.c_uint64, _P, _P, _I, _P]
-    f.restype = ctypes.c_uint64
-    f = lib.negsample_cbow
-    f.argtypes = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double,
-                  ctypes.c_uint64, _P, _P, _I, _P, _P]
-    f.restype = ctypes.c_uint64
+    for name, args in (("negsample_sgns_shared", [_I] + [_P] * 9),      # max_batch; buf + 8 scratch
+                       ("negsample_sgns_per_example", [_P] * 2),         # buf, neu1e
+                       ("negsample_cbow", [_P] * 3)):                    # buf, h, neu1e
+        f = getattr(lib, name)
+        f.argtypes = _COMMON + args
+        f.restype = ctypes.c_uint64
     f = lib.negsample_vose
     f.argtypes = [_P, _I, _P, _P, _P, _P, _P]
     f.restype = ctypes.c_int64
@@ -269,73 +268,54 @@ def _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, st
     return ids, offsets, keep, prob, alias, maxlen
 
 
+def _call_kernel(name, W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window, negative, lr,
+         seed, stats, scratch, extra=()):
+    """Run kernel ``name`` of ``sgns`` natively (validate, carve the scratch, call
+    ``negsample_<name>``) or, without the library, through the numba JIT. ``scratch``: the
+    (shape, dtype) of each scratch array after the sentence buffer; ``extra``: int arguments."""
+    lib = load()
+    if lib is None:
+        from . import sgns
+
+        return getattr(sgns, name)(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                                   window, negative, lr, seed, stats, *extra)
+    s_begin, s_end, window, negative = map(int, (s_begin, s_end, window, negative))
+    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
+                                                          keep, prob, alias, stats)
+    bufs = _scratch(((maxlen + 1,), np.int32), *scratch)
+    return int(getattr(lib, f"negsample_{name}")(
+        _ptr(W_in), _ptr(W_out), W_in.shape[0], W_in.shape[1], _ptr(ids), ids.shape[0], _ptr(offsets),
+        offsets.shape[0], s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window,
+        negative, float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), maxlen + 1, *map(int, extra),
+        *map(_ptr, bufs)))
+
+
 def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
                 window, negative, lr, seed, stats, max_batch=16):
     """Shared-negatives SGNS (same arguments and result as ``sgns.sgns_shared``), native when
     available, else the numba JIT kernel."""
-    lib = load()
-    if lib is None:
-        from .sgns import sgns_shared as jit
-
-        return jit(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                   window, negative, lr, seed, stats, max_batch)
-    s_begin, s_end, window, negative, max_batch = map(int, (s_begin, s_end, window, negative, max_batch))
-    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
-                                                          keep, prob, alias, stats)
-    V, d = W_in.shape
-    T = negative + 1
-    buf, ctx, tgt, valid, U, dU, acc, v, gs = _scratch(
-        ((maxlen + 1,), np.int32), ((max_batch,), np.int32), ((T,), np.int32), ((T,), np.float32),
-        ((T, d), np.float32), ((T, d), np.float32), ((d,), np.float32), ((d,), np.float32),
-        ((T,), np.float32))
-    return int(lib.negsample_sgns_shared(
-        _ptr(W_in), _ptr(W_out), V, d, _ptr(ids), ids.shape[0], _ptr(offsets), offsets.shape[0],
-        s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window, negative,
-        float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), buf.shape[0] , _ptr(buf), max_batch,
-        _ptr(ctx), _ptr(tgt), _ptr(valid), _ptr(U), _ptr(dU), _ptr(acc), _ptr(v), _ptr(gs)))
+    d, T = W_in.shape[-1], int(negative) + 1
+    scratch = (((int(max_batch),), np.int32), ((T,), np.int32), ((T,), np.float32), ((T, d), np.float32),
+               ((T, d), np.float32), ((d,), np.float32), ((d,), np.float32), ((T,), np.float32))
+    return _call_kernel("sgns_shared", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window,
+                negative, lr, seed, stats, scratch, (max_batch,))
 
 
 def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
                      window, negative, lr, seed, stats):
     """Per-example SGNS (same arguments and result as ``sgns.sgns_per_example``), native when
     available, else the numba JIT kernel."""
-    lib = load()
-    if lib is None:
-        from .sgns import sgns_per_example as jit
-
-        return jit(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                   window, negative, lr, seed, stats)
-    s_begin, s_end, window, negative = map(int, (s_begin, s_end, window, negative))
-    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
-                                                          keep, prob, alias, stats)
-    V, d = W_in.shape
-    buf, neu1e = _scratch(((maxlen + 1,), np.int32), ((d,), np.float32))
-    return int(lib.negsample_sgns_per_example(
-        _ptr(W_in), _ptr(W_out), V, d, _ptr(ids), ids.shape[0], _ptr(offsets), offsets.shape[0],
-        s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window, negative,
-        float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), _ptr(buf), buf.shape[0], _ptr(neu1e)))
+    return _call_kernel("sgns_per_example", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+                window, negative, lr, seed, stats, (((W_in.shape[-1],), np.float32),))
 
 
 def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
          window, negative, lr, seed, stats):
     """CBOW with negative sampling (same arguments and result as ``sgns.cbow``), native when
     available, else the numba JIT kernel."""
-    lib = load()
-    if lib is None:
-        from .sgns import cbow as jit
-
-        return jit(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                   window, negative, lr, seed, stats)
-    s_begin, s_end, window, negative = map(int, (s_begin, s_end, window, negative))
-    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
-                                                          keep, prob, alias, stats)
-    V, d = W_in.shape
-    buf, h, neu1e = _scratch(((maxlen + 1,), np.int32), ((d,), np.float32), ((d,), np.float32))
-    return int(lib.negsample_cbow(
-        _ptr(W_in), _ptr(W_out), V, d, _ptr(ids), ids.shape[0], _ptr(offsets), offsets.shape[0],
-        s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window, negative,
-        float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), _ptr(buf), buf.shape[0], _ptr(h),
-        _ptr(neu1e)))
+    d = W_in.shape[-1]
+    return _call_kernel("cbow", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window, negative,
+                lr, seed, stats, (((d,), np.float32), ((d,), np.float32)))
 
 
 def sgns_kernel(kind: str, arch: str = "skipgram"):
@@ -378,10 +358,10 @@ def _compile_modules():
     i64, u64, f64 = t.int64, t.uint64, t.float64
 
     @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i64, i32p, i64, i32p, i32p, f32p, f32p, f32p, f32p, f32p, f32p),
+               f64, u64, f64p, i64, i64, i32p, i32p, i32p, f32p, f32p, f32p, f32p, f32p, f32p),
            nopython=True, error_model="numpy")
     def shared_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp, n_noise,
-                 window, negative, lr, seed, statsp, n_buf, bufp, max_batch, ctxp, tgtp, validp, Up, dUp,
+                 window, negative, lr, seed, statsp, n_buf, max_batch, bufp, ctxp, tgtp, validp, Up, dUp,
                  accp, vp, gsp):
         T = negative + 1
         return sgns_shared_core(
@@ -392,20 +372,20 @@ def _compile_modules():
             carray(dUp, (T, d)), carray(accp, (d,)), carray(vp, (d,)), carray(gsp, (T,)))
 
     @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i32p, i64, f32p),
+               f64, u64, f64p, i64, i32p, f32p),
            nopython=True, error_model="numpy")
     def per_example_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp,
-                      n_noise, window, negative, lr, seed, statsp, bufp, n_buf, neu1ep):
+                      n_noise, window, negative, lr, seed, statsp, n_buf, bufp, neu1ep):
         return sgns_per_example_core(
             carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
             s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
             window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)), carray(neu1ep, (d,)))
 
     @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i32p, i64, f32p, f32p),
+               f64, u64, f64p, i64, i32p, f32p, f32p),
            nopython=True, error_model="numpy")
     def cbow_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp,
-               n_noise, window, negative, lr, seed, statsp, bufp, n_buf, hp, neu1ep):
+               n_noise, window, negative, lr, seed, statsp, n_buf, bufp, hp, neu1ep):
         return cbow_core(
             carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
             s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
@@ -488,7 +468,7 @@ def _add_commands(sub):
     sub.add_parser("info", help="print the backend in use and the library path")
 
 
-def _run(args) -> int:
+def _kernels_command(args) -> int:
     if args.cmd == "build":
         print(build(args.path or library_path()))
     else:
@@ -502,7 +482,7 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser("kernels", help="build or inspect the native kernel library",
                               description=__doc__.split("\n\n")[0])
     _add_commands(p.add_subparsers(dest="cmd", required=True))
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_kernels_command)
 
 
 def _main(argv=None) -> int:
@@ -513,7 +493,7 @@ def _main(argv=None) -> int:
     _add_commands(ap.add_subparsers(dest="cmd", required=True))
     args = ap.parse_args(argv)
     try:
-        return _run(args)
+        return _kernels_command(args)
     except NegsampleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

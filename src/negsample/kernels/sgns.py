@@ -31,7 +31,6 @@ JIT entries that allocate the scratch and call the cores.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit
@@ -70,22 +69,40 @@ def _draw(prob, alias, u):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _sigmoid(x):
-    if x > 30.0:
-        return 1.0
-    if x < -30.0:
-        return 0.0
-    return 1.0 / (1.0 + math.exp(-x))
+def _window(state, i, n, window):
+    """Dynamic window around position i of n kept tokens: b ~ U{1..window}; returns the context
+    range [lo, hi) (it includes i) and the advanced RNG state."""
+    state = _next(state)
+    b = 1 + int(_uniform(state) * window)
+    return max(i - b, 0), min(i + b + 1, n), state
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _log_sigmoid(x):
-    # ln s(x), clipped like the C tool's table so one bad pair cannot dominate the estimate
-    if x > MAX_EXP:
-        x = MAX_EXP
-    elif x < -MAX_EXP:
-        x = -MAX_EXP
-    return -math.log1p(math.exp(-x))
+def _table_index(f):
+    """Index of logit f in the SIG / LOGSIG tables (clipped to [-MAX_EXP, MAX_EXP])."""
+    if f >= MAX_EXP:
+        return SIG_TABLE_SIZE - 1
+    if f <= -MAX_EXP:
+        return 0
+    return int((f + MAX_EXP) * (SIG_TABLE_SIZE / (2.0 * MAX_EXP)))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _shared_targets(w, prob, alias, state, tgt, valid):
+    """tgt[0] = centre w, tgt[1:] = k negatives (a draw equal to w is redrawn, up to 10 times; if
+    it still equals w, valid[t] = 0 masks its column). Returns the RNG state."""
+    tgt[0] = w
+    valid[0] = 1.0
+    for t in range(1, tgt.shape[0]):
+        c = w
+        for _ in range(10):
+            state = _next(state)
+            c = _draw(prob, alias, _uniform(state))
+            if c != w:
+                break
+        tgt[t] = c
+        valid[t] = 1.0 if c != w else 0.0
+    return state
 
 
 @njit(nogil=True, cache=True)
@@ -120,7 +137,6 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
     """Per-example SGNS over sentences [s_begin, s_end), allocation-free: scratch ``buf`` (int32,
     at least the longest sentence) and ``neu1e`` (float32, (d,)) come from the caller."""
     d = W_in.shape[1]
-    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
     pairs = 0
     loss = 0.0
@@ -129,14 +145,7 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
         n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
         for i in range(n):
             w = buf[i]
-            state = _next(state)
-            b = 1 + int(_uniform(state) * window)
-            lo = i - b
-            if lo < 0:
-                lo = 0
-            hi = i + b + 1
-            if hi > n:
-                hi = n
+            lo, hi, state = _window(state, i, n, window)
             for j in range(lo, hi):
                 if j == i:
                     continue
@@ -154,12 +163,7 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
                     f = np.float32(0.0)
                     for x in range(d):
                         f += W_in[c, x] * W_out[target, x]
-                    if f >= MAX_EXP:
-                        kk = SIG_TABLE_SIZE - 1
-                    elif f <= -MAX_EXP:
-                        kk = 0
-                    else:
-                        kk = int((f + MAX_EXP) * scale)
+                    kk = _table_index(f)
                     if t == 0:
                         g = (1.0 - SIG[kk]) * lr
                         loss -= LOGSIG[kk]
@@ -191,7 +195,6 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     T = negative + 1
     max_batch = ctx.shape[0]
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
-    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -199,29 +202,10 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
         n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
         for i in range(n):
             w = buf[i]
-            state = _next(state)
-            b = 1 + int(_uniform(state) * window)
-            lo = i - b
-            if lo < 0:
-                lo = 0
-            hi = i + b + 1
-            if hi > n:
-                hi = n
+            lo, hi, state = _window(state, i, n, window)
             if hi - lo <= 1:
                 continue
-            # targets: the centre word and k negatives (a draw equal to w is redrawn, up to 10x;
-            # if it still equals w its column is masked out)
-            tgt[0] = w
-            valid[0] = 1.0
-            for t in range(1, T):
-                c = w
-                for _ in range(10):
-                    state = _next(state)
-                    c = _draw(prob, alias, _uniform(state))
-                    if c != w:
-                        break
-                tgt[t] = c
-                valid[t] = 1.0 if c != w else 0.0
+            state = _shared_targets(w, prob, alias, state, tgt, valid)
             for t in range(T):
                 row = tgt[t]
                 for x in range(d):
@@ -245,12 +229,7 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
                         f = np.float32(0.0)
                         for x in range(d):
                             f += v[x] * U[t, x]
-                        if f >= MAX_EXP:
-                            k = SIG_TABLE_SIZE - 1
-                        elif f <= -MAX_EXP:
-                            k = 0
-                        else:
-                            k = int((f + MAX_EXP) * scale)
+                        k = _table_index(f)
                         if t == 0:
                             gs[t] = (1.0 - SIG[k]) * lr
                             loss -= LOGSIG[k]
@@ -291,7 +270,6 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     every context row gets v_c += sum_t g_t u_t (unscaled, as in the C tool and gensim's
     cbow_mean=1). ``stats[0]`` counts centre words trained."""
     d = W_in.shape[1]
-    scale = SIG_TABLE_SIZE / (2.0 * MAX_EXP)
     state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
     centres = 0
     loss = 0.0
@@ -300,14 +278,7 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
         n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
         for i in range(n):
             w = buf[i]
-            state = _next(state)
-            b = 1 + int(_uniform(state) * window)
-            lo = i - b
-            if lo < 0:
-                lo = 0
-            hi = i + b + 1
-            if hi > n:
-                hi = n
+            lo, hi, state = _window(state, i, n, window)
             count = hi - lo - 1
             if count <= 0:
                 continue
@@ -333,12 +304,7 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
                 f = np.float32(0.0)
                 for x in range(d):
                     f += h[x] * W_out[target, x]
-                if f >= MAX_EXP:
-                    kk = SIG_TABLE_SIZE - 1
-                elif f <= -MAX_EXP:
-                    kk = 0
-                else:
-                    kk = int((f + MAX_EXP) * scale)
+                kk = _table_index(f)
                 if t == 0:
                     g = (1.0 - SIG[kk]) * lr
                     loss -= LOGSIG[kk]
