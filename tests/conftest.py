@@ -2,10 +2,20 @@
 clear reason when it is absent."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The native kernel library is built into a fresh cache for each test session (so the build path
+# itself runs in every CI run, and a read-only or stale home cache cannot change the results).
+# Set before negsample is imported; subprocesses inherit it.
+if "NEGSAMPLE_CACHE_DIR" not in os.environ:
+    os.environ["NEGSAMPLE_CACHE_DIR"] = tempfile.mkdtemp(prefix="negsample-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["NEGSAMPLE_CACHE_DIR"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEGSAMPLE_SHARED_DATA", ROOT.parent / "shared" / "data"))
