@@ -126,7 +126,6 @@ def _bind(lib):
 
 def _build_in_child(path: str) -> None:
     """Build the library at ``path`` in a child process (it imports numba; we do not)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     env = dict(os.environ)
     pkg_root = os.path.dirname(os.path.dirname(_HERE))
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -191,11 +190,6 @@ def backend() -> str:
 def reason() -> str | None:
     load()
     return _state.get("reason")
-
-
-def _reset_for_tests() -> None:
-    with _lock:
-        _state.clear()
 
 
 # --------------------------------------------------------------------------- the kernels
@@ -495,7 +489,8 @@ def _main(argv=None) -> int:
     try:
         return _kernels_command(args)
     except NegsampleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # one line: the parent reports the child's last stderr line
+        print("error: " + " | ".join(ln for ln in str(exc).splitlines() if ln.strip()), file=sys.stderr)
         return 2
 
 
