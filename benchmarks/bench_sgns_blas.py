@@ -17,8 +17,8 @@ import numpy as np
 from numba import njit
 
 from negsample.distributions import AliasTable, subsample_keep_prob, unigram
-from negsample.kernels.sgns import (LOGSIG, SIG, SIG_TABLE_SIZE, _max_sentence_length, _shared_targets,
-                                    _subsample_sentence, _table_index, _window, sgns_shared)
+from negsample.kernels.sgns import (LOGSIG, SIG, SIG_TABLE_SIZE, _max_sentence_length, _seed_state,
+                                    _shared_targets, _subsample_sentence, _table_index, _window, sgns_shared)
 from negsample.word2vec import build_vocab, encode_corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +41,7 @@ def sgns_shared_blas(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     acc = np.empty(d, dtype=np.float32)
     v = np.empty(d, dtype=np.float32)
     gs = np.empty(T, dtype=np.float32)
-    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    state = _seed_state(seed)
     pairs = 0
     loss = 0.0
     terms = 0

@@ -51,6 +51,12 @@ def _next(state):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _seed_state(seed):
+    """LCG state for a call seeded with ``seed`` (an odd multiplier mixes nearby seeds apart)."""
+    return np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _uniform(state):
     """uniform in [0, 1) from the high 53 bits of a fresh LCG state (state already advanced)."""
     return (state >> np.uint64(11)) * _INV_2_53
@@ -105,6 +111,40 @@ def _shared_targets(w, prob, alias, state, tgt, valid):
     return state
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _targets_step(vec, W_out, w, prob, alias, negative, lr, neu1e, state):
+    """Input vector ``vec`` (d,) against the centre w and k fresh negatives (a draw equal to w is
+    skipped), one target at a time: g_t = lr (y_t - s(vec . u_t)), neu1e += g_t u_t (from u_t
+    before its update), u_t += g_t vec. Returns (loss sum, loss terms, RNG state)."""
+    d = vec.shape[0]
+    loss = 0.0
+    terms = 0
+    for t in range(negative + 1):
+        if t == 0:
+            target = w
+        else:
+            state = _next(state)
+            target = _draw(prob, alias, _uniform(state))
+            if target == w:
+                continue
+        f = np.float32(0.0)
+        for x in range(d):
+            f += vec[x] * W_out[target, x]
+        kk = _table_index(f)
+        if t == 0:
+            g = (1.0 - SIG[kk]) * lr
+            loss -= LOGSIG[kk]
+        else:
+            g = -SIG[kk] * lr
+            loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
+        terms += 1
+        for x in range(d):  # one pass: read u_t once, update neu1e and u_t
+            u = W_out[target, x]
+            neu1e[x] += g * u
+            W_out[target, x] = u + g * vec[x]
+    return loss, terms, state
+
+
 @njit(nogil=True, cache=True)
 def _max_sentence_length(offsets, s_begin, s_end):
     maxlen = 0
@@ -137,7 +177,7 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
     """Per-example SGNS over sentences [s_begin, s_end), allocation-free: scratch ``buf`` (int32,
     at least the longest sentence) and ``neu1e`` (float32, (d,)) come from the caller."""
     d = W_in.shape[1]
-    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    state = _seed_state(seed)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -152,29 +192,10 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
                 c = buf[j]
                 for x in range(d):
                     neu1e[x] = 0.0
-                for t in range(negative + 1):
-                    if t == 0:
-                        target = w
-                    else:
-                        state = _next(state)
-                        target = _draw(prob, alias, _uniform(state))
-                        if target == w:
-                            continue
-                    f = np.float32(0.0)
-                    for x in range(d):
-                        f += W_in[c, x] * W_out[target, x]
-                    kk = _table_index(f)
-                    if t == 0:
-                        g = (1.0 - SIG[kk]) * lr
-                        loss -= LOGSIG[kk]
-                    else:
-                        g = -SIG[kk] * lr
-                        loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
-                    terms += 1
-                    for x in range(d):  # one pass: read u_t once, update e and u_t
-                        u = W_out[target, x]
-                        neu1e[x] += g * u
-                        W_out[target, x] = u + g * W_in[c, x]
+                pair_loss, pair_terms, state = _targets_step(W_in[c], W_out, w, prob, alias, negative, lr,
+                                                             neu1e, state)
+                loss += pair_loss
+                terms += pair_terms
                 for x in range(d):
                     W_in[c, x] += neu1e[x]
                 pairs += 1
@@ -194,7 +215,7 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     d = W_in.shape[1]
     T = negative + 1
     max_batch = ctx.shape[0]
-    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    state = _seed_state(seed)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -270,7 +291,7 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     every context row gets v_c += sum_t g_t u_t (unscaled, as in the C tool and gensim's
     cbow_mean=1). ``stats[0]`` counts centre words trained."""
     d = W_in.shape[1]
-    state = np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
+    state = _seed_state(seed)
     centres = 0
     loss = 0.0
     terms = 0
@@ -293,29 +314,10 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
             for x in range(d):
                 h[x] *= inv
                 neu1e[x] = 0.0
-            for t in range(negative + 1):
-                if t == 0:
-                    target = w
-                else:
-                    state = _next(state)
-                    target = _draw(prob, alias, _uniform(state))
-                    if target == w:
-                        continue
-                f = np.float32(0.0)
-                for x in range(d):
-                    f += h[x] * W_out[target, x]
-                kk = _table_index(f)
-                if t == 0:
-                    g = (1.0 - SIG[kk]) * lr
-                    loss -= LOGSIG[kk]
-                else:
-                    g = -SIG[kk] * lr
-                    loss -= LOGSIG[SIG_TABLE_SIZE - 1 - kk]
-                terms += 1
-                for x in range(d):
-                    u = W_out[target, x]
-                    neu1e[x] += g * u
-                    W_out[target, x] = u + g * h[x]
+            centre_loss, centre_terms, state = _targets_step(h, W_out, w, prob, alias, negative, lr, neu1e,
+                                                             state)
+            loss += centre_loss
+            terms += centre_terms
             for j in range(lo, hi):
                 if j != i:
                     c = buf[j]
