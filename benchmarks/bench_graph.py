@@ -4,10 +4,12 @@ held-out split and negatives for both), node-classification macro-F1 where label
 
     .venv/bin/python benchmarks/bench_graph.py [--graphs email-Enron polblogs football]
         [--walks-per-node 10] [--walk-length 80] [--window 10] [--dim 128] [--negative 5]
+        [--p 1 --q 1]      # e.g. --p 0.5 --q 2 for node2vec walks on both sides
 
 Graphs are used undirected (the usual setting for these data). PecanPy 2.0.9 imports numpy
 aliases removed in numpy 2 (np.bool8, ...); this script restores them before importing it.
-PecanPy's SparseOTF mode is used (p = q = 1: DeepWalk-equivalent first-order walks).
+PecanPy's SparseOTF mode is used (default p = q = 1: DeepWalk-equivalent first-order walks; with
+--p/--q both sides run node2vec's second-order walks, ours by rejection sampling).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def pecanpy_gensim(train, args):
             fh.write(f"{u}\t{v}\n")
         path = fh.name
     t0 = time.perf_counter()
-    g = pecanpy.SparseOTF(p=1, q=1, workers=args.threads, verbose=False, random_state=1)
+    g = pecanpy.SparseOTF(p=args.p, q=args.q, workers=args.threads, verbose=False, random_state=1)
     g.read_edg(path, weighted=False, directed=False)
     walks = g.simulate_walks(num_walks=args.walks_per_node, walk_length=args.walk_length)
     t_walk = time.perf_counter() - t0
@@ -65,17 +67,22 @@ def main():
     ap.add_argument("--negative", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--p", type=float, default=1.0, help="node2vec return parameter (both sides)")
+    ap.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter (both sides)")
     args = ap.parse_args()
     print(f"settings: {args.walks_per_node} walks/node x {args.walk_length}, window {args.window}, dim {args.dim}, "
-          f"negative {args.negative}, {args.epochs} epoch, {args.threads} threads; undirected graphs")
+          f"negative {args.negative}, {args.epochs} epoch, {args.threads} threads; undirected graphs; "
+          f"{'DeepWalk walks' if (args.p, args.q) == (1.0, 1.0) else f'node2vec walks p={args.p} q={args.q}'}")
+    method = "deepwalk" if (args.p, args.q) == (1.0, 1.0) else "node2vec"
     # compile our kernels outside the timings
     tiny = load_edgelist(os.path.join(GRAPHS, "karate.edges.tsv"), directed=False)
-    embed(tiny, dim=8, walks_per_node=1, walk_length=5)
+    embed(tiny, dim=8, walks_per_node=1, walk_length=5, method=method, p=args.p, q=args.q)
     for name in args.graphs:
         g = load_edgelist(os.path.join(GRAPHS, f"{name}.edges.tsv"), directed=False)
         train, test = split_edges(g, 0.1, seed=0)
         t0 = time.perf_counter()
-        ours, st = embed(train, dim=args.dim, window=args.window, negative=args.negative, walks_per_node=args.walks_per_node,
+        ours, st = embed(train, method=method, p=args.p, q=args.q, dim=args.dim, window=args.window,
+                         negative=args.negative, walks_per_node=args.walks_per_node,
                          walk_length=args.walk_length, epochs=args.epochs, threads=args.threads, seed=1)
         t_ours = time.perf_counter() - t0
         theirs, tw, tt = pecanpy_gensim(train, args)
@@ -93,7 +100,7 @@ def main():
                       f"{a['hits@10']:.3f}/{b['hits@10']:.3f}")
         labels = os.path.join(GRAPHS, f"{name}.labels.tsv")
         if os.path.exists(labels):
-            full_o, _ = embed(g, dim=args.dim, window=args.window, negative=args.negative,
+            full_o, _ = embed(g, method=method, p=args.p, q=args.q, dim=args.dim, window=args.window, negative=args.negative,
                               walks_per_node=args.walks_per_node, walk_length=args.walk_length, epochs=args.epochs,
                               threads=args.threads, seed=1)
             full_t, _, _ = pecanpy_gensim(g, args)
