@@ -69,10 +69,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--p", type=float, default=1.0, help="node2vec return parameter (both sides)")
     ap.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter (both sides)")
+    ap.add_argument("--negatives", choices=["shared", "per-example"], default="shared",
+                    help="our SGNS negatives (gensim always draws per example)")
     args = ap.parse_args()
     print(f"settings: {args.walks_per_node} walks/node x {args.walk_length}, window {args.window}, dim {args.dim}, "
           f"negative {args.negative}, {args.epochs} epoch, {args.threads} threads; undirected graphs; "
-          f"{'DeepWalk walks' if (args.p, args.q) == (1.0, 1.0) else f'node2vec walks p={args.p} q={args.q}'}")
+          f"{'DeepWalk walks' if (args.p, args.q) == (1.0, 1.0) else f'node2vec walks p={args.p} q={args.q}'}; "
+          f"our negatives: {args.negatives}")
     method = "deepwalk" if (args.p, args.q) == (1.0, 1.0) else "node2vec"
     # compile our kernels outside the timings
     tiny = load_edgelist(os.path.join(GRAPHS, "karate.edges.tsv"), directed=False)
@@ -81,8 +84,8 @@ def main():
         g = load_edgelist(os.path.join(GRAPHS, f"{name}.edges.tsv"), directed=False)
         train, test = split_edges(g, 0.1, seed=0)
         t0 = time.perf_counter()
-        ours, st = embed(train, method=method, p=args.p, q=args.q, dim=args.dim, window=args.window,
-                         negative=args.negative, walks_per_node=args.walks_per_node,
+        ours, st = embed(train, method=method, p=args.p, q=args.q, negatives=args.negatives, dim=args.dim,
+                         window=args.window, negative=args.negative, walks_per_node=args.walks_per_node,
                          walk_length=args.walk_length, epochs=args.epochs, threads=args.threads, seed=1)
         t_ours = time.perf_counter() - t0
         theirs, tw, tt = pecanpy_gensim(train, args)
@@ -100,7 +103,7 @@ def main():
                       f"{a['hits@10']:.3f}/{b['hits@10']:.3f}")
         labels = os.path.join(GRAPHS, f"{name}.labels.tsv")
         if os.path.exists(labels):
-            full_o, _ = embed(g, method=method, p=args.p, q=args.q, dim=args.dim, window=args.window, negative=args.negative,
+            full_o, _ = embed(g, method=method, p=args.p, q=args.q, negatives=args.negatives, dim=args.dim, window=args.window, negative=args.negative,
                               walks_per_node=args.walks_per_node, walk_length=args.walk_length, epochs=args.epochs,
                               threads=args.threads, seed=1)
             full_t, _, _ = pecanpy_gensim(g, args)

@@ -104,7 +104,10 @@ def test_cli_embed_linkpred_classify(tmp_path, capsys, shared_data):
     assert main(["graph", "embed", str(edges), "-o", str(out), "--dim", "8", "--walks-per-node", "5",
                  "--walk-length", "10", "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert info["nodes"] == 34 and out.exists()
+    assert info["nodes"] == 34 and out.exists() and info["sgns_negatives"] == "shared"
+    assert main(["graph", "embed", str(edges), "-o", str(out), "--dim", "8", "--walks-per-node", "5",
+                 "--walk-length", "10", "--sgns-negatives", "per-example", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sgns_negatives"] == "per-example"
     assert main(["graph", "linkpred", str(edges), "--dim", "8", "--walks-per-node", "5", "--walk-length", "10",
                  "--n-negatives", "5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

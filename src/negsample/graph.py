@@ -259,7 +259,8 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
                              ns_exponent=ns_exponent, sample=sample, epochs=epochs, lr=lr, threads=threads,
                              seed=seed, negatives=negatives, progress=progress)
     stats = {"walk_seconds": t_walk, "train_seconds": st["train_seconds"],
-             "total_seconds": time.perf_counter() - t0, "walks": int(walks.shape[0]), "tokens": int(ids.size)}
+             "total_seconds": time.perf_counter() - t0, "walks": int(walks.shape[0]), "tokens": int(ids.size),
+             "sgns_negatives": negatives, "kernel_backend": st["kernel_backend"]}
     return W_in, stats
 
 
@@ -454,6 +455,9 @@ def _add_embed_args(p):
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold for frequent nodes")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sgns-negatives", choices=["shared", "per-example"], default="shared",
+                   help="share each window's negatives (default; several times faster) or draw k per pair "
+                        "(slower, higher AUC on some graphs: see benchmarks/RESULTS.md)")
     d = p.add_mutually_exclusive_group()
     d.add_argument("--directed", dest="directed", action="store_true", default=None,
                    help="treat edges as directed (default: the file header's directed=..., else undirected)")
@@ -464,7 +468,8 @@ def _add_embed_args(p):
 def _embed_kwargs(args):
     return dict(method=args.method, p=args.p, q=args.q, walk_length=args.walk_length,
                 walks_per_node=args.walks_per_node, window=args.window, dim=args.dim, negative=args.negative,
-                ns_exponent=args.ns_exponent, sample=args.sample, epochs=args.epochs, lr=args.lr, threads=args.threads, seed=args.seed)
+                ns_exponent=args.ns_exponent, sample=args.sample, epochs=args.epochs, lr=args.lr, threads=args.threads,
+                seed=args.seed, negatives=args.sgns_negatives)
 
 
 def add_cli(subparsers):
