@@ -31,9 +31,10 @@ JIT entries that allocate the scratch and call the cores.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
+
+from .alias import alias_draw_uniform as _draw  # one alias draw from one uniform
 
 _LCG_A = np.uint64(25214903917)
 _LCG_C = np.uint64(11)
@@ -60,18 +61,6 @@ def _seed_state(seed):
 def _uniform(state):
     """uniform in [0, 1) from the high 53 bits of a fresh LCG state (state already advanced)."""
     return (state >> np.uint64(11)) * _INV_2_53
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _draw(prob, alias, u):
-    n = prob.shape[0]
-    x = u * n
-    column = int(x)
-    if column >= n:
-        column = n - 1
-    if x - column < prob[column]:
-        return column
-    return alias[column]
 
 
 @njit(nogil=True, cache=True, inline="always")
