@@ -1,75 +1,394 @@
-"""Negative samplers over a noise distribution (numpy/numba level, no torch).
+"""``NegativeSampler``: the one object that says how negatives are drawn, accepted by every
+trainer (``Word2Vec``, ``graph.embed``, ``ImplicitModel``, ``train_two_tower``, ``mine_negatives``).
 
-- ``PerExampleSampler``: k independent negatives per anchor, (B, k).
-- ``SharedSampler``: one pool of k negatives for a whole batch, (k,) — the GEMM-friendly layout.
-- ``in_batch_logq``: ln q of in-batch candidates, for the logQ correction s_ij - ln q(j).
-- ``KnownPositiveFilter``: rejects known positives (CSR rows anchor -> positive ids) and,
-  optionally, the anchor itself. Policy: a rejected draw is redrawn from the same noise up to
-  ``max_resample`` times; if still rejected it is dropped (id -1, mask False). Counts of rejected,
-  resampled and dropped draws are returned so users can see the false-negative pressure.
+It holds
+- the noise distribution: ``"frequency"`` (q ∝ count^ns_exponent, where the trainer supplies the
+  counts: word counts, node degrees, item popularity), ``"uniform"``, custom weights (an array
+  over the ids, or a mapping key -> weight resolved against the trainer's keys), or a mixture
+  ``[(pi_1, noise_1), (pi_2, noise_2), ...]`` of any of these (q = sum_m pi_m q_m, pi normalised);
+- ``negative``: how many negatives per positive (k);
+- ``mode``: ``"per-example"`` (k fresh draws per positive), ``"shared"`` (one pool of k per
+  window / block, the GEMM-friendly layout) or ``"in-batch"`` (the other positives of the batch
+  are the negatives; ``logq`` gives the correction ln q);
+- the false-negative filters of the noise core (``negsample.kernels.noise``): the anchor itself
+  (``exclude_self``), known positives (CSR rows anchor -> ids), a time window
+  |t_neg - t_anchor| <= ``time_window`` over ``times``, the same ``labels``; a rejected draw is
+  redrawn up to ``max_redraw`` times, then dropped; ``stats_`` counts rejected / redrawn / dropped.
+
+``fit(counts, keys=None)`` resolves the noise against the trainer's ids (scikit-learn style: the
+resolved ``table_`` (AliasTable) and ``filter_`` (the kernels' filter tuple) appear after it);
+``sample(anchors)`` draws for anchors in Python through the same numba core the trainers use.
+
+>>> sampler = NegativeSampler(negative=5, noise="frequency", ns_exponent=0.75).fit(counts)
+>>> neg, mask = sampler.sample(anchors=np.array([0, 1, 2]), rng=0)     # (3, 5), -1 = dropped
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
-from ._common import NegsampleError, as_rng, check_positive_int
-from .distributions import AliasTable
-from .kernels.csr import csr_contains as _is_known
+from ._common import NegsampleError, as_rng, check_finite_float, check_positive_int
+from .distributions import AliasTable, unigram, validate_weights
 
-__all__ = [
-    "PerExampleSampler",
-    "SharedSampler",
-    "KnownPositiveFilter",
-    "FilterStats",
-    "in_batch_logq",
-]
+__all__ = ["NegativeSampler", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr"]
+
+MODES = ("per-example", "shared", "in-batch")
+NOISES = ("frequency", "uniform")
 
 
-def _as_table(noise) -> AliasTable:
-    if isinstance(noise, AliasTable):
-        return noise
-    return AliasTable(noise, name="noise weights")
+@dataclass
+class FilterStats:
+    """What the false-negative filters did: ``rejected`` first draws were false negatives
+    (``by_reason``: self / known / time / label), ``redrawn`` redraws were made, ``dropped`` draws
+    stayed rejected and were removed, out of ``total`` negatives asked for."""
+
+    rejected: int = 0
+    redrawn: int = 0
+    dropped: int = 0
+    total: int = 0
+    by_reason: dict = field(default_factory=dict)
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.rejected / self.total if self.total else 0.0
+
+    @classmethod
+    def from_counts(cls, counts, total) -> "FilterStats":
+        from .kernels.noise import REASONS
+
+        c = [int(x) for x in np.asarray(counts).ravel()[:7]]
+        return cls(rejected=c[0], redrawn=c[1], dropped=c[2], total=int(total),
+                   by_reason={r: c[3 + i] for i, r in enumerate(REASONS)})
+
+    def as_dict(self) -> dict:
+        return {"rejected": self.rejected, "redrawn": self.redrawn, "dropped": self.dropped,
+                "total": self.total, "by_reason": dict(self.by_reason)}
 
 
-class PerExampleSampler:
-    """k negatives per anchor, i.i.d. from the noise distribution (with replacement).
+def to_csr(known, n_rows=None, name="known positives"):
+    """(indptr int64, indices int64 sorted within rows) from a scipy.sparse matrix, an
+    (indptr, indices) pair, or a list of id iterables (one per row)."""
+    import scipy.sparse as sp
 
-    ``sample(n_anchors, rng) -> (n_anchors, k) int64``.
-    """
+    if sp.issparse(known):
+        m = sp.csr_matrix(known, copy=True)
+        m.sum_duplicates()
+        m.sort_indices()
+        indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+    elif isinstance(known, tuple) and len(known) == 2:
+        indptr = np.asarray(known[0], dtype=np.int64)
+        indices = np.asarray(known[1], dtype=np.int64)
+        if indptr.ndim != 1 or indptr.size < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) \
+                or indptr[-1] != indices.size:
+            raise NegsampleError(f"{name} CSR: indptr must start at 0, be non-decreasing and end at len(indices)")
+        indices = indices.copy()
+        for r in range(indptr.size - 1):
+            indices[indptr[r]:indptr[r + 1]].sort()
+    else:
+        try:
+            rows = [np.unique(np.asarray(list(r), dtype=np.int64)) for r in known]
+        except (TypeError, ValueError):
+            raise NegsampleError(f"{name} must be a scipy.sparse matrix, an (indptr, indices) pair "
+                                 "or a list of id lists") from None
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([r.size for r in rows])
+        indices = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    if indices.size and indices.min() < 0:
+        raise NegsampleError(f"{name} contain negative ids")
+    if n_rows is not None and indptr.size - 1 > n_rows:
+        raise NegsampleError(f"{name} have {indptr.size - 1} rows for {n_rows} anchors")
+    return np.ascontiguousarray(indptr), np.ascontiguousarray(indices)
 
-    def __init__(self, noise, k: int):
-        self.table = _as_table(noise)
-        self.k = check_positive_int("k", k)
 
-    def sample(self, n_anchors: int, rng=None) -> np.ndarray:
-        n_anchors = check_positive_int("n_anchors", n_anchors, minimum=0)
-        return self.table.sample((n_anchors, self.k), as_rng(rng))
+def _resolve_attribute(values, n, keys, name, dtype):
+    """Per-id attribute (times / labels) as an array over the n ids."""
+    if isinstance(values, Mapping):
+        if keys is None:
+            raise NegsampleError(f"{name} given as a mapping need the trainer's keys to resolve")
+        missing = [k for k in keys if k not in values]
+        if missing:
+            raise NegsampleError(f"{name}: no value for {len(missing)} of {len(keys)} ids "
+                                 f"(first: {missing[0]!r})")
+        values = [values[k] for k in keys]
+    if dtype is np.int64:
+        arr = np.asarray(values)
+        if arr.dtype.kind not in "iu":  # string / object labels -> integer codes
+            _, arr = np.unique(arr.astype(str), return_inverse=True)
+        arr = arr.astype(np.int64)
+    else:
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise NegsampleError(f"{name} must be numeric") from None
+        if not np.all(np.isfinite(arr)):
+            raise NegsampleError(f"{name} contain NaN or infinite values")
+    if arr.ndim != 1 or arr.size != n:
+        raise NegsampleError(f"{name} have {arr.size} entries for {n} ids")
+    return np.ascontiguousarray(arr)
 
 
-class SharedSampler:
-    """One pool of k negatives shared by every anchor of a batch.
+class NegativeSampler:
+    """How negatives are drawn (see the module docstring for each argument)."""
 
-    ``sample(rng) -> (k,) int64``. With ``unique=True`` the pool has k distinct ids (successive
-    sampling proportional to weight); k larger than the support is an error then.
-    """
+    def __init__(self, negative=5, noise="frequency", ns_exponent=0.75, mode="per-example",
+                 known_positives=None, times=None, time_window=None, labels=None, exclude_self=True,
+                 max_redraw=10):
+        self.negative = check_positive_int("negative", negative)
+        self.ns_exponent = check_finite_float("ns_exponent", ns_exponent, minimum=0.0)
+        if mode not in MODES:
+            raise NegsampleError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.mode = mode
+        _check_noise_spec(noise)
+        self.noise = noise
+        self.known_positives = known_positives
+        if (times is None) != (time_window is None):
+            raise NegsampleError("the time filter needs both times and time_window")
+        self.times = times
+        self.time_window = None if time_window is None else check_finite_float("time_window", time_window,
+                                                                                minimum=0.0)
+        self.labels = labels
+        self.exclude_self = bool(exclude_self)
+        self.max_redraw = check_positive_int("max_redraw", max_redraw, minimum=0)
+        self.table_: AliasTable | None = None
+        self.filter_ = None
+        self.stats_ = FilterStats()
 
-    def __init__(self, noise, k: int, unique: bool = False):
-        self.table = _as_table(noise)
-        self.k = check_positive_int("k", k)
-        self.unique = bool(unique)
-        if self.unique and self.k > self.table.support_size:
-            raise NegsampleError(
-                f"k={self.k} is larger than the candidate pool: only {self.table.support_size} "
-                "categories have non-zero weight")
+    def __repr__(self):
+        noise = self.noise if isinstance(self.noise, str) else type(self.noise).__name__
+        filters = [n for n, v in (("known_positives", self.known_positives), ("time", self.times),
+                                  ("labels", self.labels)) if v is not None]
+        return (f"NegativeSampler(negative={self.negative}, noise={noise!r}, ns_exponent={self.ns_exponent}, "
+                f"mode={self.mode!r}, filters={filters}, max_redraw={self.max_redraw})")
 
-    def sample(self, rng=None) -> np.ndarray:
-        rng = as_rng(rng)
-        if self.unique:
-            return self.table.sample_without_replacement(self.k, rng)
-        return self.table.sample(self.k, rng)
+    @property
+    def filtered(self) -> bool:
+        """True when a filter beyond excluding the anchor itself is on."""
+        return self.known_positives is not None or self.times is not None or self.labels is not None
+
+    def copy(self, **changes) -> "NegativeSampler":
+        args = dict(negative=self.negative, noise=self.noise, ns_exponent=self.ns_exponent, mode=self.mode,
+                    known_positives=self.known_positives, times=self.times, time_window=self.time_window,
+                    labels=self.labels, exclude_self=self.exclude_self, max_redraw=self.max_redraw)
+        args.update(changes)
+        return NegativeSampler(**args)
+
+    # ------------------------------------------------------------------ fit
+    def noise_probabilities(self, counts=None, keys=None, n=None) -> np.ndarray:
+        """The resolved noise q over the ids, (n,) float64 summing to 1."""
+        if counts is not None:
+            counts = validate_weights(counts, name="counts")
+            n = counts.size
+        if n is None:
+            raise NegsampleError("the noise needs counts (or the number of ids) to resolve")
+        return _resolve_noise(self.noise, counts, keys, n, self.ns_exponent)
+
+    def fit(self, counts=None, keys=None, n=None, n_rows=None) -> "NegativeSampler":
+        """Resolve the noise and the filters against the trainer's ids: ``counts`` (n,) (needed by
+        ``"frequency"`` noise), ``keys`` (n,) names of the ids (for mappings), ``n_rows`` the
+        number of anchor rows of the known-positive filter. Returns self."""
+        q = self.noise_probabilities(counts, keys, n)
+        n = q.size
+        self.table_ = AliasTable(q, name="noise weights")
+        if self.known_positives is not None:
+            kp_indptr, kp_indices = to_csr(self.known_positives, n_rows=n_rows)
+            if kp_indices.size and kp_indices.max() >= n:
+                raise NegsampleError(f"known positives contain id {int(kp_indices.max())}, outside the {n} ids")
+        else:
+            kp_indptr, kp_indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
+        times = (_resolve_attribute(self.times, n, keys, "times", np.float64) if self.times is not None
+                 else np.zeros(0, np.float64))
+        labels = (_resolve_attribute(self.labels, n, keys, "labels", np.int64) if self.labels is not None
+                  else np.zeros(0, np.int64))
+        delta = float(self.time_window) if self.times is not None else -1.0
+        self.filter_ = (kp_indptr, kp_indices, times, labels, delta, np.int64(self.max_redraw))
+        self.stats_ = FilterStats()
+        return self
+
+    def _fitted(self):
+        if self.table_ is None:
+            raise NegsampleError("the sampler is not fitted: call fit(counts) first")
+
+    def kernel_noise(self):
+        """(prob, alias, filter tuple): what the numba kernels take."""
+        self._fitted()
+        return self.table_.prob, self.table_.alias, self.filter_
+
+    def record(self, counts, total):
+        """Add kernel filter counts (N_FILTER_COUNTS entries) to ``stats_``."""
+        add = FilterStats.from_counts(counts, total)
+        s = self.stats_
+        s.rejected += add.rejected
+        s.redrawn += add.redrawn
+        s.dropped += add.dropped
+        s.total += add.total
+        for r, v in add.by_reason.items():
+            s.by_reason[r] = s.by_reason.get(r, 0) + v
+
+    # ------------------------------------------------------------------ draws
+    def _anchor_arrays(self, anchors, avoid, rows, anchor_times, anchor_labels):
+        anchors = np.asarray(anchors, dtype=np.int64).ravel()
+        B = anchors.size
+        n = self.table_.n
+
+        def arr(x, default, dtype, name):
+            if x is None:
+                return default
+            a = np.asarray(x, dtype=dtype).ravel()
+            if a.size != B:
+                raise NegsampleError(f"{name} has {a.size} entries for {B} anchors")
+            return np.ascontiguousarray(a)
+
+        if avoid is None:
+            if self.exclude_self and B and (anchors.min() < 0 or anchors.max() >= n):
+                raise NegsampleError(f"anchor ids must lie in [0, {n}) to exclude the anchor itself "
+                                     "(pass avoid= or exclude_self=False)")
+            avoid = anchors if self.exclude_self else np.full(B, -1, np.int64)
+        avoid = arr(avoid, None, np.int64, "avoid")
+        rows = arr(rows, anchors, np.int64, "rows")
+        times, labels = self.filter_[2], self.filter_[3]
+        if times.size:
+            if anchor_times is None:
+                if B and (anchors.min() < 0 or anchors.max() >= n):
+                    raise NegsampleError("anchor_times are needed when anchors are not ids of the noise")
+                anchor_times = times[anchors]
+            anchor_times = arr(anchor_times, None, np.float64, "anchor_times")
+        else:
+            anchor_times = np.zeros(0, np.float64)
+        if labels.size:
+            if anchor_labels is None:
+                if B and (anchors.min() < 0 or anchors.max() >= n):
+                    raise NegsampleError("anchor_labels are needed when anchors are not ids of the noise")
+                anchor_labels = labels[anchors]
+            anchor_labels = arr(anchor_labels, None, np.int64, "anchor_labels")
+        else:
+            anchor_labels = np.zeros(0, np.int64)
+        return anchors, avoid, rows, anchor_times, anchor_labels
+
+    def sample(self, anchors, avoid=None, rows=None, anchor_times=None, anchor_labels=None, rng=None):
+        """Negatives for each anchor: (negatives (B, negative) int64, mask (B, negative) bool);
+        dropped draws are -1 with mask False. ``avoid`` (B,): the id to exclude per anchor
+        (default: the anchor itself with ``exclude_self``); ``rows``: the known-positive row per
+        anchor (default: the anchor id); ``anchor_times`` / ``anchor_labels``: the anchor's time
+        / label (default: ``times[anchor]`` / ``labels[anchor]``). Mode "shared" draws one pool of
+        ``negative`` ids and then filters it per anchor."""
+        from .kernels.noise import N_FILTER_COUNTS, draw_negatives, filter_negatives, sample_noise
+
+        self._fitted()
+        if self.mode == "in-batch":
+            raise NegsampleError("in-batch negatives are the batch's other positives: use logq() for the "
+                                 "correction and the losses' in-batch form")
+        anchors, avoid, rows, at, al = self._anchor_arrays(anchors, avoid, rows, anchor_times, anchor_labels)
+        seed = _seed_from(rng)
+        counts = np.zeros(N_FILTER_COUNTS, np.int64)
+        prob, alias, filt = self.kernel_noise()
+        if self.mode == "per-example":
+            out = np.empty((anchors.size, self.negative), np.int64)
+            draw_negatives(prob, alias, filt, rows, avoid, at, al, self.negative, seed, out, counts)
+        else:
+            pool = np.empty(self.negative, np.int64)
+            sample_noise(prob, alias, seed, pool)
+            out = np.tile(pool, (anchors.size, 1))
+            filter_negatives(prob, alias, filt, rows, avoid, at, al, out, seed ^ 0x5DEECE66D, counts)
+        self.record(counts, out.size)
+        return out, out >= 0
+
+    def filter(self, anchors, negatives, avoid=None, rows=None, anchor_times=None, anchor_labels=None, rng=None):
+        """Apply the filters to given negatives (B, K) (or a shared pool (K,)): false negatives are
+        redrawn from the noise or dropped (-1). Returns (negatives, mask, FilterStats of this call)."""
+        from .kernels.noise import N_FILTER_COUNTS, filter_negatives
+
+        self._fitted()
+        anchors, avoid, rows, at, al = self._anchor_arrays(anchors, avoid, rows, anchor_times, anchor_labels)
+        neg = np.array(negatives, dtype=np.int64, copy=True)
+        if neg.ndim == 1:
+            neg = np.tile(neg, (anchors.size, 1))
+        if neg.ndim != 2 or neg.shape[0] != anchors.size:
+            raise NegsampleError(f"negatives must have shape (n_anchors, K) = ({anchors.size}, K) or (K,), "
+                                 f"got {np.shape(negatives)}")
+        if neg.size and (neg.min() < 0 or neg.max() >= self.table_.n):
+            raise NegsampleError(f"negative ids must lie in [0, {self.table_.n})")
+        counts = np.zeros(N_FILTER_COUNTS, np.int64)
+        prob, alias, filt = self.kernel_noise()
+        filter_negatives(prob, alias, filt, rows, avoid, at, al, neg, _seed_from(rng), counts)
+        self.record(counts, neg.size)
+        return neg, neg >= 0, FilterStats.from_counts(counts, neg.size)
+
+    def logq(self, candidate_ids) -> np.ndarray:
+        """ln q(j) of candidates under the fitted noise (for the logQ correction s_ij - ln q(j))."""
+        self._fitted()
+        return in_batch_logq(candidate_ids, self.table_.probabilities)
+
+
+def _seed_from(rng) -> int:
+    """A 63-bit kernel seed from an int seed, a numpy Generator or None."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return int(rng) & ((1 << 63) - 1)
+    return int(as_rng(rng).integers(0, 1 << 63))
+
+
+def _check_noise_spec(noise, depth=0):
+    if isinstance(noise, str):
+        if noise not in NOISES:
+            raise NegsampleError(f"noise must be one of {', '.join(NOISES)}, custom weights, a mapping or a "
+                                 f"mixture list, got {noise!r}")
+        return
+    if isinstance(noise, Mapping) or isinstance(noise, np.ndarray):
+        return
+    if isinstance(noise, (list, tuple)):
+        if noise and all(isinstance(x, tuple) and len(x) == 2 for x in noise):
+            if depth > 0:
+                raise NegsampleError("nested mixtures are not supported")
+            for w, spec in noise:
+                check_finite_float("mixture weight", w, minimum=0.0)
+                _check_noise_spec(spec, depth + 1)
+            return
+        return  # a plain list of weights
+    raise NegsampleError(f"noise must be 'frequency', 'uniform', weights, a mapping or a mixture list, "
+                         f"got {type(noise).__name__}")
+
+
+def _resolve_noise(noise, counts, keys, n, alpha):
+    if isinstance(noise, str):
+        if noise == "uniform":
+            return np.full(n, 1.0 / n)
+        if counts is None:
+            raise NegsampleError("frequency noise needs the counts of the ids")
+        return unigram(counts, alpha)
+    if isinstance(noise, Mapping):
+        if keys is None:
+            raise NegsampleError("noise weights given as a mapping need the trainer's keys")
+        w = np.array([float(noise.get(k, 0.0)) for k in keys], dtype=np.float64)
+        w = validate_weights(w, name="noise weights (none of the weighted keys is in the vocabulary)"
+                             if not np.any(w) else "noise weights")
+        return w / w.sum()
+    if isinstance(noise, (list, tuple)) and noise and all(isinstance(x, tuple) and len(x) == 2 for x in noise):
+        pis = validate_weights([float(w) for w, _ in noise], name="mixture weights")
+        parts = [_resolve_noise(spec, counts, keys, n, alpha) for _, spec in noise]
+        q = sum(p * d for p, d in zip(pis / pis.sum(), parts))
+        return q / q.sum()
+    w = validate_weights(noise, name="noise weights")
+    if w.size != n:
+        raise NegsampleError(f"noise weights have {w.size} entries for {n} ids")
+    return w / w.sum()
+
+
+def as_sampler(negatives=None, negative=5, ns_exponent=0.75, default_mode="per-example",
+               modes=MODES) -> NegativeSampler:
+    """The trainers' shorthand: ``negatives`` is a NegativeSampler, a mode string or None (the
+    default mode), combined with the simple ``negative`` / ``ns_exponent`` keywords."""
+    if isinstance(negatives, NegativeSampler):
+        s = negatives
+    elif negatives is None or isinstance(negatives, str):
+        s = NegativeSampler(negative=negative, ns_exponent=ns_exponent, mode=negatives or default_mode)
+    else:
+        raise NegsampleError(f"negatives must be a NegativeSampler or one of {', '.join(modes)}, "
+                             f"got {type(negatives).__name__}")
+    if s.mode not in modes:
+        raise NegsampleError(f"this trainer supports negatives {', '.join(modes)}, not {s.mode!r}")
+    return s
 
 
 def in_batch_logq(candidate_ids, probabilities) -> np.ndarray:
@@ -86,124 +405,3 @@ def in_batch_logq(candidate_ids, probabilities) -> np.ndarray:
     if np.any(~np.isfinite(q)) or np.any(q <= 0):
         raise NegsampleError("in-batch candidates need finite, positive sampling probabilities for logQ")
     return np.log(q)
-
-
-# --------------------------------------------------------------------------- filtering
-
-@njit(nogil=True, cache=True)
-def _filter_kernel(indptr, indices, n_rows, anchors, negatives, exclude_self, prob, alias, rng,
-                   max_resample, counts):
-    """In place: redraw rejected negatives up to max_resample times, then mark them -1.
-
-    counts[0] = rejected draws (first pass), counts[1] = redraws made, counts[2] = dropped.
-    """
-    n = prob.shape[0]
-    B, K = negatives.shape
-    for b in range(B):
-        a = anchors[b]
-        for j in range(K):
-            c = negatives[b, j]
-            rejected = (exclude_self and c == a) or (a < n_rows and _is_known(indptr, indices, a, c))
-            if not rejected:
-                continue
-            counts[0] += 1
-            tries = 0
-            while rejected and tries < max_resample:
-                column = rng.integers(0, n)
-                coin = rng.random()
-                c = column if coin < prob[column] else alias[column]
-                tries += 1
-                counts[1] += 1
-                rejected = (exclude_self and c == a) or (a < n_rows and _is_known(indptr, indices, a, c))
-            if rejected:
-                negatives[b, j] = -1
-                counts[2] += 1
-            else:
-                negatives[b, j] = c
-
-
-@dataclass
-class FilterStats:
-    """What a filter did: ``rejected`` draws were false negatives (known positive or the anchor),
-    ``resampled`` redraws were made, ``dropped`` draws stayed rejected and were removed."""
-
-    rejected: int
-    resampled: int
-    dropped: int
-    total: int
-
-    @property
-    def rejection_rate(self) -> float:
-        return self.rejected / self.total if self.total else 0.0
-
-
-class KnownPositiveFilter:
-    """Reject negatives that are known positives of their anchor, and the anchor itself.
-
-    known_positives: a scipy.sparse matrix (rows = anchors, columns = ids), or a (indptr, indices)
-    CSR pair, or a list of iterables. ``apply(anchors, negatives, noise, rng)`` returns
-    ``(negatives, mask, FilterStats)``: a copy of negatives where every surviving entry is
-    neither a known positive nor (with ``exclude_self``) the anchor; dropped entries are -1 and
-    ``mask`` is False there.
-    """
-
-    def __init__(self, known_positives, exclude_self: bool = True, max_resample: int = 10):
-        self.indptr, self.indices = _to_csr(known_positives)
-        self.exclude_self = bool(exclude_self)
-        self.max_resample = check_positive_int("max_resample", max_resample, minimum=0)
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.indptr.shape[0] - 1)
-
-    def is_known(self, anchor: int, item: int) -> bool:
-        return bool(anchor < self.n_rows and _is_known(self.indptr, self.indices, int(anchor), int(item)))
-
-    def apply(self, anchors, negatives, noise, rng=None):
-        table = _as_table(noise)
-        anchors = np.asarray(anchors, dtype=np.int64).ravel()
-        neg = np.array(negatives, dtype=np.int64, copy=True)
-        squeeze = neg.ndim == 1
-        if squeeze:  # a shared pool: broadcast to every anchor
-            neg = np.broadcast_to(neg, (anchors.size, neg.size)).copy()
-        if neg.ndim != 2 or neg.shape[0] != anchors.size:
-            raise NegsampleError(
-                f"negatives must have shape (n_anchors, k) = ({anchors.size}, k) or (k,), got {np.shape(negatives)}")
-        if anchors.size and anchors.min() < 0:
-            raise NegsampleError("anchor ids must be >= 0")
-        if neg.size and (neg.min() < 0 or neg.max() >= table.n):
-            raise NegsampleError(f"negative ids must lie in [0, {table.n})")
-        counts = np.zeros(3, dtype=np.int64)
-        _filter_kernel(self.indptr, self.indices, self.n_rows, anchors, neg, self.exclude_self,
-                       table.prob, table.alias, as_rng(rng), self.max_resample, counts)
-        stats = FilterStats(rejected=int(counts[0]), resampled=int(counts[1]), dropped=int(counts[2]),
-                            total=int(neg.size))
-        return neg, neg >= 0, stats
-
-
-def _to_csr(known):
-    """(indptr int64, indices int64 sorted within rows) from scipy.sparse, (indptr, indices), or lists."""
-    try:
-        import scipy.sparse as sp
-    except ImportError:  # pragma: no cover - scipy is a core dependency
-        sp = None
-    if sp is not None and sp.issparse(known):
-        m = sp.csr_matrix(known)
-        m.sum_duplicates()
-        m.sort_indices()
-        return m.indptr.astype(np.int64), m.indices.astype(np.int64)
-    if isinstance(known, tuple) and len(known) == 2:
-        indptr = np.asarray(known[0], dtype=np.int64)
-        indices = np.asarray(known[1], dtype=np.int64)
-        if indptr.ndim != 1 or indptr.size < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) \
-                or indptr[-1] != indices.size:
-            raise NegsampleError("known positives CSR: indptr must start at 0, be non-decreasing and end at len(indices)")
-        indices = indices.copy()
-        for r in range(indptr.size - 1):
-            indices[indptr[r]:indptr[r + 1]].sort()
-        return indptr, indices
-    rows = [np.unique(np.asarray(list(r), dtype=np.int64)) for r in known]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([r.size for r in rows])
-    indices = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-    return indptr, indices
