@@ -456,27 +456,19 @@ def build(path: str) -> str:
     return path
 
 
+def loaded_path() -> str | None:
+    """Path of the loaded library, if any."""
+    return _state.get("path")
+
+
 def _add_commands(sub):
     b = sub.add_parser("build", help="compile the kernels into PATH (default: the cache location)")
     b.add_argument("path", nargs="?")
-    sub.add_parser("info", help="print the backend in use and the library path")
 
 
 def _kernels_command(args) -> int:
-    if args.cmd == "build":
-        print(build(args.path or library_path()))
-    else:
-        print(f"backend {backend()}  library {_state.get('path') or library_path()}"
-              + (f"  ({reason()})" if reason() else ""))
+    print(build(args.path or library_path()))
     return 0
-
-
-def add_cli(subparsers) -> None:
-    """``negsample kernels build|info``."""
-    p = subparsers.add_parser("kernels", help="build or inspect the native kernel library",
-                              description=__doc__.split("\n\n")[0])
-    _add_commands(p.add_subparsers(dest="cmd", required=True))
-    p.set_defaults(func=_kernels_command)
 
 
 def _main(argv=None) -> int:

@@ -7,7 +7,7 @@ import sys
 import warnings
 from importlib import resources
 
-from ._common import NegsampleError
+from .._common import NegsampleError
 
 
 def bundled(name: str) -> str:
@@ -74,7 +74,7 @@ def add_training_args(t, defaults=None):
 
 
 def model_from_args(args):
-    from .word2vec import Word2Vec
+    from ..word2vec import Word2Vec
 
     return Word2Vec(dim=args.dim, window=args.window, negative=args.negative,
                     ns_exponent=args.ns_exponent, sample=args.sample, min_count=args.min_count,
@@ -109,7 +109,7 @@ def cmd_train(args):
 
 
 def run_evaluation(kv, analogies, similarity, restrict_vocab=30000, method="add"):
-    from .evaluate import evaluate_analogies, evaluate_similarity
+    from ..evaluate import evaluate_analogies, evaluate_similarity
 
     out = {"analogies": {}, "similarity": {}}
     for path in analogies:
@@ -137,7 +137,7 @@ def print_evaluation(res, stream=None):
 
 
 def cmd_eval(args):
-    from .vectors import KeyedVectors
+    from ..vectors import KeyedVectors
 
     kv = KeyedVectors.load_word2vec_format(args.vectors)
     analogies = args.analogies if args.analogies else [bundled("questions-words.txt")]
@@ -153,7 +153,7 @@ def cmd_eval(args):
 
 
 def cmd_query(args):
-    from .vectors import KeyedVectors
+    from ..vectors import KeyedVectors
 
     if not args.word and not args.analogy:
         raise NegsampleError("give a WORD or --analogy A B C")

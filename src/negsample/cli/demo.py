@@ -9,7 +9,7 @@ DEMO_WORDS = ("king", "whale", "war", "love", "america", "ship", "liberty")
 
 
 def add_cli(subparsers):
-    from .word2vec_cli import add_training_args
+    from .word2vec import add_training_args
 
     p = subparsers.add_parser("demo", help="train word vectors on the bundled demo corpus and show results")
     p.add_argument("-o", "--output", default="demo-vectors.bin", help="where to write the vectors (binary)")
@@ -20,7 +20,7 @@ def add_cli(subparsers):
 
 
 def cmd_demo(args):
-    from .word2vec_cli import bundled, model_from_args, print_evaluation, run_evaluation
+    from .word2vec import bundled, model_from_args, print_evaluation, run_evaluation
 
     corpus = bundled("demo-en.txt.xz")
     arch = "CBOW" if args.arch == "cbow" else f"skip-gram, {args.negatives} negatives"
