@@ -33,20 +33,20 @@ def test_bands_on_hand_made_scores():
     C = np.stack([s, np.sqrt(1 - s ** 2)], 1).astype(np.float32)
     Q = np.array([[1.0, 0.0]], np.float32)
     pos = [[3]]  # positive score 0.8
-    hard = mine_negatives(Q, C, pos, k=3, band="hard")
+    hard = mine_negatives(Q, C, pos, negative=3, band="hard")
     assert hard.ids[0].tolist() == [0, 1, 2] and np.all(hard.scores[0] >= 0.8 - 1e-6)
-    semi = mine_negatives(Q, C, pos, k=5, band="semi-hard", margin=0.25)
+    semi = mine_negatives(Q, C, pos, negative=5, band="semi-hard", margin=0.25)
     got = semi.ids[0][semi.ids[0] >= 0]
     assert got.tolist() == [4, 5]  # 0.7, 0.6 lie in (0.55, 0.8)
     assert semi.removed["band"] > 0
-    easy = mine_negatives(Q, C, pos, k=3, band="easy", margin=0.5, seed=1)
+    easy = mine_negatives(Q, C, pos, negative=3, band="easy", margin=0.5, seed=1)
     got = easy.ids[0][easy.ids[0] >= 0]
     assert len(got) == 3 and np.all(s[got] <= 0.3 + 1e-6)
-    rr = mine_negatives(Q, C, pos, k=3, band="range", rank_range=(2, 6))
+    rr = mine_negatives(Q, C, pos, negative=3, band="range", rank_range=(2, 6))
     assert rr.ids[0].tolist() == [2, 4, 5]  # ranks 2..5 minus the positive (rank 3)
-    rel = mine_negatives(Q, C, pos, k=3, band="range", relative_margin=0.9)
+    rel = mine_negatives(Q, C, pos, negative=3, band="range", relative_margin=0.1)
     assert np.all(rel.scores[0] < 0.9 * 0.8 + 1e-6) and rel.ids[0].tolist() == [4, 5, 6]
-    ceiling = mine_negatives(Q, C, pos, k=2, band="hard", max_score=0.92)
+    ceiling = mine_negatives(Q, C, pos, negative=2, band="hard", max_score=0.92)
     assert ceiling.ids[0].tolist() == [1, 2] and ceiling.removed["near_duplicate"] == 1
 
 
@@ -57,7 +57,7 @@ def test_filters_never_let_false_negatives_through():
     known = [rng.choice(2000, 30, replace=False) for _ in range(200)]
     qt = rng.uniform(0, 100, 200)
     ct = rng.uniform(0, 100, 2000)
-    res = mine_negatives(Q, C, known, k=10, band="range", labels=(qlab, clab), timestamps=(qt, ct, 5.0))
+    res = mine_negatives(Q, C, known, negative=10, band="range", labels=(qlab, clab), timestamps=(qt, ct, 5.0))
     assert (res.n_found == 10).all()
     for i in range(200):
         for c in res.ids[i]:
@@ -67,7 +67,7 @@ def test_filters_never_let_false_negatives_through():
     for key in ("known_positive", "same_label", "time_window"):
         assert res.removed[key] > 0
     # exclude= adds ids to the known set
-    extra = mine_negatives(Q, C, known, k=5, band="range", exclude=[[int(res.ids[i, 0])] for i in range(200)])
+    extra = mine_negatives(Q, C, known, negative=5, band="range", exclude=[[int(res.ids[i, 0])] for i in range(200)])
     assert not np.any(extra.ids[:, 0] == res.ids[:, 0])
 
 
@@ -93,21 +93,21 @@ def test_mining_errors():
     Q = np.ones((2, 4), np.float32)
     C = np.ones((5, 4), np.float32)
     with pytest.raises(NegsampleError, match="dimension mismatch: queries have 4 dims, corpus 3"):
-        mine_negatives(Q, np.ones((5, 3)), [[0], [1]], k=1)
-    with pytest.raises(NegsampleError, match="k=5 is larger than the candidate pool"):
-        mine_negatives(Q, C, [[0], [1]], k=5)
+        mine_negatives(Q, np.ones((5, 3)), [[0], [1]], negative=1)
+    with pytest.raises(NegsampleError, match="negative=5 is larger than the candidate pool"):
+        mine_negatives(Q, C, [[0], [1]], negative=5)
     with pytest.raises(NegsampleError, match="NaN or infinite"):
-        mine_negatives(Q * np.nan, C, [[0], [1]], k=1)
+        mine_negatives(Q * np.nan, C, [[0], [1]], negative=1)
     with pytest.raises(NegsampleError, match="rank_range must be"):
-        mine_negatives(Q, C, [[0], [1]], k=1, band="range", rank_range=(3, 2))
+        mine_negatives(Q, C, [[0], [1]], negative=1, band="range", rank_range=(3, 2))
     with pytest.raises(NegsampleError, match="band must be one of"):
-        mine_negatives(Q, C, [[0], [1]], k=1, band="medium")
+        mine_negatives(Q, C, [[0], [1]], negative=1, band="medium")
     with pytest.raises(NegsampleError, match="needs a margin"):
-        mine_negatives(Q, C, [[0], [1]], k=1, band="semi-hard")
+        mine_negatives(Q, C, [[0], [1]], negative=1, band="semi-hard")
     with pytest.raises(NegsampleError, match="need a positive for every query"):
-        mine_negatives(Q, C, [[0], []], k=1, band="hard")
+        mine_negatives(Q, C, [[0], []], negative=1, band="hard")
     with pytest.raises(NegsampleError, match="positives has 1 rows but there are 2 queries"):
-        mine_negatives(Q, C, [[0]], k=1)
+        mine_negatives(Q, C, [[0]], negative=1)
 
 
 def test_cli_with_embeddings(tmp_path, capsys):
@@ -122,8 +122,8 @@ def test_cli_with_embeddings(tmp_path, capsys):
     np.save(tmp_path / "c.npy", ce)
     out = tmp_path / "out.jsonl"
     rc = main(["mine", "--pairs", str(tmp_path / "pairs.tsv"), "--corpus", str(tmp_path / "corpus.txt"),
-               "--out", str(out), "--embeddings", str(tmp_path / "q.npy"), str(tmp_path / "c.npy"),
-               "--k", "3", "--band", "range", "--rank-range", "1", "20", "--quiet"])
+               "-o", str(out), "--embeddings", str(tmp_path / "q.npy"), str(tmp_path / "c.npy"),
+               "--negative", "3", "--band", "range", "--rank-range", "1", "20", "--quiet"])
     assert rc == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 11 and all(len(r["negatives"]) == 3 for r in rows)
@@ -131,7 +131,7 @@ def test_cli_with_embeddings(tmp_path, capsys):
     assert rows[0]["scores"] == sorted(rows[0]["scores"], reverse=True)
     np.save(tmp_path / "bad.npy", ce[:40])
     assert main(["mine", "--pairs", str(tmp_path / "pairs.tsv"), "--corpus", str(tmp_path / "corpus.txt"),
-                 "--out", str(out), "--embeddings", str(tmp_path / "q.npy"), str(tmp_path / "bad.npy"), "--quiet"]) == 2
+                 "-o", str(out), "--embeddings", str(tmp_path / "q.npy"), str(tmp_path / "bad.npy"), "--quiet"]) == 2
     assert "has 40 rows for 51 corpus passages" in capsys.readouterr().err
 
 
@@ -151,7 +151,7 @@ def test_cli_with_sentence_transformers_model(tmp_path):
     (tmp_path / "pairs.tsv").write_text("\n".join(f"{q}\t{p}" for q, p in pairs) + "\n")
     out = tmp_path / "out.jsonl"
     assert main(["mine", "--pairs", str(tmp_path / "pairs.tsv"), "--corpus", str(tmp_path / "corpus.txt"),
-                 "--out", str(out), "--model", "all-MiniLM-L6-v2", "--k", "2", "--band", "range", "--quiet"]) == 0
+                 "-o", str(out), "--model", "all-MiniLM-L6-v2", "--negative", "2", "--band", "range", "--quiet"]) == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     # the hardest negatives for the France question are the other capitals
     assert set(rows[0]["negatives"]) <= {corpus[3], corpus[7]} | set(corpus)

@@ -7,39 +7,34 @@ positive score s_p (the best score among its known positives) a candidate n with
 - easy:       s_n <= s_p - margin                      (far; drawn uniformly at random from the corpus)
 - range:      any score; only the rank range selects
 ``rank_range=(lo, hi)`` keeps candidates ranked lo..hi-1 (0 = the best) in the query's retrieved
-list, skipping the very top; ``relative_margin=r`` keeps s_n < r * s_p (NV-Retriever's
-TopK-PercPos); ``max_score`` drops near-duplicates of the positive (s_n >= max_score).
-False-negative filters (each counted): known positives (CSR query -> ids), the same label,
-a temporal window |t_n - t_q| <= delta.
+list, skipping the very top; ``relative_margin=r`` keeps s_n <= s_p - r |s_p| and
+``absolute_margin=m`` keeps s_n <= s_p - m (sentence-transformers' meanings; r = 0.05 is
+NV-Retriever's TopK-PercPos); ``max_score`` drops near-duplicates of the positive (s_n >= max_score).
+False-negative filters, through the noise core (each counted): known positives (CSR query -> ids),
+the same label, a temporal window |t_n - t_q| <= delta.
 
 Exact search runs over blocks of queries and corpus with a running top-n per query, so memory is
 O(block_q x block_c + Q n), never Q x N. ``mining_bias`` measures what ANN search changes.
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
-from ._common import NegsampleError, Progress, as_rng, check_positive_int
-from .kernels.csr import csr_contains
+from ._common import NegsampleError, Progress, check_finite_float, check_positive_int
 
 __all__ = ["mine_negatives", "MinedNegatives", "search", "mining_bias", "BANDS", "INDEXES"]
 
 BANDS = ("hard", "semi-hard", "easy", "range")
 INDEXES = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
-FILTERS = ("known_positive", "same_label", "time_window", "near_duplicate", "rank_range", "band",
-           "relative_margin")
+FILTERS = ("known_positive", "same_label", "time_window", "near_duplicate", "rank_range", "band", "margin")
 
 
 @dataclass
 class MinedNegatives:
-    """ids (Q, k) int64 (-1 where fewer than k passed), scores (Q, k) float32 (nan there),
+    """ids (Q, negative) int64 (-1 where fewer passed), scores (Q, negative) float32 (nan there),
     positive_scores (Q,), removed: candidates removed per filter, n_found (Q,)."""
 
     ids: np.ndarray
@@ -186,8 +181,18 @@ def _faiss_index(C, kind, nlist=None, nprobe=16, hnsw_m=32, ef_search=128, seed=
     return index
 
 
+INDEX_PARAMS = ("nlist", "nprobe", "hnsw_m", "ef_search")
+
+
+def _check_index_params(params):
+    unknown = sorted(set(params) - set(INDEX_PARAMS))
+    if unknown:
+        raise NegsampleError(f"unknown argument(s) {', '.join(unknown)}; index parameters are {', '.join(INDEX_PARAMS)}")
+
+
 def search(query_emb, corpus_emb, n, index="exact", normalize=True, progress=False, **index_params):
     """Top-n candidates per query: (ids (Q, n) int64, scores (Q, n) float32), best first."""
+    _check_index_params(index_params)
     Q = _as_matrix(query_emb, "query embeddings")
     C = _as_matrix(corpus_emb, "corpus embeddings")
     if Q.shape[1] != C.shape[1]:
@@ -210,107 +215,35 @@ def search(query_emb, corpus_emb, n, index="exact", normalize=True, progress=Fal
     return ids, scores
 
 
-# --------------------------------------------------------------------------- filtering kernel
-
-@njit(nogil=True, cache=True, inline="always")
-def _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time):
-    """Which false-negative filter rejects candidate c for query q: 0 known positive, 1 same
-    label, 2 temporal window; -1 if none."""
-    if csr_contains(indptr, indices, q, c):
-        return 0
-    if use_lab and qlab[q] == clab[c]:
-        return 1
-    if use_time and abs(ct[c] - qt[q]) <= delta:
-        return 2
-    return -1
-
-
-@njit(nogil=True, cache=True)
-def _select_kernel(cand_ids, cand_scores, pos_scores, indptr, indices, k, band, margin, rel_margin,
-                   use_rel, rank_lo, rank_hi, max_score, use_max, qlab, clab, use_lab, qt, ct, delta, use_time,
-                   out_ids, out_scores, removed):
-    """band: 0 hard, 1 semi-hard, 3 range. removed[f] counts per filter (see FILTERS order)."""
-    nq, n = cand_ids.shape
-    for q in range(nq):
-        found = 0
-        sp = pos_scores[q]
-        for r in range(n):
-            if found == k:
-                break
-            c = cand_ids[q, r]
-            if c < 0:
-                continue
-            s = cand_scores[q, r]
-            f = _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time)
-            if f >= 0:
-                removed[f] += 1
-                continue
-            if use_max and s >= max_score:
-                removed[3] += 1
-                continue
-            if r < rank_lo or r >= rank_hi:
-                removed[4] += 1
-                continue
-            if band == 0 and not (s >= sp):
-                removed[5] += 1
-                continue
-            if band == 1 and not (sp - margin < s and s < sp):
-                removed[5] += 1
-                continue
-            if use_rel and not (s < rel_margin * sp):
-                removed[6] += 1
-                continue
-            out_ids[q, found] = c
-            out_scores[q, found] = s
-            found += 1
-
-
-@njit(nogil=True, cache=True)
-def _easy_kernel(Q, C, pos_scores, indptr, indices, k, margin, draws, qlab, clab, use_lab, qt, ct, delta,
-                 use_time, out_ids, out_scores, removed):
-    """Easy negatives: uniform random corpus items with s_n <= s_p - margin (filters applied)."""
-    nq = Q.shape[0]
-    d = Q.shape[1]
-    m = draws.shape[1]
-    for q in range(nq):
-        found = 0
-        for t in range(m):
-            if found == k:
-                break
-            c = draws[q, t]
-            dup = False
-            for j in range(found):
-                if out_ids[q, j] == c:
-                    dup = True
-            if dup:
-                continue
-            f = _false_negative(indptr, indices, q, c, qlab, clab, use_lab, qt, ct, delta, use_time)
-            if f >= 0:
-                removed[f] += 1
-                continue
-            s = 0.0
-            for x in range(d):
-                s += Q[q, x] * C[c, x]
-            if not (s <= pos_scores[q] - margin):
-                removed[5] += 1
-                continue
-            out_ids[q, found] = c
-            out_scores[q, found] = s
-            found += 1
-
-
 # --------------------------------------------------------------------------- API
 
-def mine_negatives(query_emb, corpus_emb, positives, k=5, band="semi-hard", rank_range=None, margin=None,
-                   relative_margin=None, exclude=None, labels=None, timestamps=None, max_score=None,
-                   index="exact", normalize=True, n_candidates=None, seed=0, progress=False, **index_params):
-    """Mine k negatives per query (see module docstring for every rule).
+def _labels_codes(labels, nq, nc):
+    qlab, clab = (np.asarray(labels[0]), np.asarray(labels[1]))
+    if qlab.shape != (nq,) or clab.shape != (nc,):
+        raise NegsampleError(f"labels must be (query_labels ({nq},), corpus_labels ({nc},))")
+    _, inv = np.unique(np.concatenate([qlab.astype(str), clab.astype(str)]), return_inverse=True)
+    return inv[:nq].astype(np.int64), inv[nq:].astype(np.int64)
+
+
+def mine_negatives(query_emb, corpus_emb, positives, negative=5, band="range", rank_range=None, margin=None,
+                   absolute_margin=None, relative_margin=None, exclude=None, labels=None, timestamps=None,
+                   max_score=None, index="exact", normalize=True, n_candidates=None, seed=0, negatives=None,
+                   progress=False, **index_params):
+    """Mine ``negative`` negatives per query (see the module docstring for every rule).
 
     query_emb (Q, d), corpus_emb (N, d); positives: CSR / list of lists (query -> corpus ids) or
     one id per query; exclude: extra ids to treat as known positives (same formats);
     labels: (query_labels (Q,), corpus_labels (N,)); timestamps: (query_times, corpus_times, delta).
+    ``relative_margin`` r and ``absolute_margin`` m follow sentence-transformers: keep
+    s_n <= s_p - r |s_p| and s_n <= s_p - m. ``negatives``: a NegativeSampler whose noise the easy
+    band draws from (default uniform over the corpus) and whose ``max_redraw`` it uses.
     """
+    from .kernels.mining import BAND_CODES, easy_negatives, select_candidates
+    from .kernels.streams import N_FILTER_COUNTS
+    from .samplers import NegativeSampler
+
     t0 = time.perf_counter()
+    _check_index_params(index_params)
     Q = _as_matrix(query_emb, "query embeddings")
     C = _as_matrix(corpus_emb, "corpus embeddings")
     if Q.shape[1] != C.shape[1]:
@@ -319,7 +252,7 @@ def mine_negatives(query_emb, corpus_emb, positives, k=5, band="semi-hard", rank
         raise NegsampleError(f"band must be one of {BANDS}, got {band!r}")
     if index not in INDEXES:
         raise NegsampleError(f"index must be one of {INDEXES}, got {index!r}")
-    k = check_positive_int("k", k)
+    negative = check_positive_int("negative", negative)
     nq, nc = Q.shape[0], C.shape[0]
     indptr, indices = _positives_csr(positives, nq, nc)
     if exclude is not None:
@@ -331,9 +264,9 @@ def mine_negatives(query_emb, corpus_emb, positives, k=5, band="semi-hard", rank
     else:
         known_ptr, known_idx = indptr, indices
     max_known = int(np.max(np.diff(known_ptr))) if nq else 0
-    if k > nc - max_known:
-        raise NegsampleError(f"k={k} is larger than the candidate pool: the corpus has {nc} items and a query "
-                             f"has up to {max_known} known positives")
+    if negative > nc - max_known:
+        raise NegsampleError(f"negative={negative} is larger than the candidate pool: the corpus has {nc} items and a "
+                             f"query has up to {max_known} known positives")
     if normalize:
         Q, C = _normalize(Q), _normalize(C)
     # positive scores: the best positive per query
@@ -342,61 +275,64 @@ def mine_negatives(query_emb, corpus_emb, positives, k=5, band="semi-hard", rank
         p = indices[indptr[i]:indptr[i + 1]]
         if p.size:
             pos_scores[i] = float(np.max(C[p] @ Q[i]))
-    needs_pos = band in ("hard", "semi-hard", "easy") or relative_margin is not None
+    needs_pos = band in ("hard", "semi-hard", "easy") or relative_margin is not None or absolute_margin is not None
     if needs_pos and np.isnan(pos_scores).any():
-        raise NegsampleError(f"band {band!r} / relative_margin need a positive for every query; "
+        raise NegsampleError(f"band {band!r} and the margins need a positive for every query; "
                              f"{int(np.isnan(pos_scores).sum())} queries have none")
-    if band in ("semi-hard", "easy"):
-        if margin is None:
-            raise NegsampleError(f"band {band!r} needs a margin")
-    margin = 0.0 if margin is None else float(margin)
-    if margin < 0:
-        raise NegsampleError(f"margin must be >= 0, got {margin}")
+    if band in ("semi-hard", "easy") and margin is None:
+        raise NegsampleError(f"band {band!r} needs a margin")
+    margin = 0.0 if margin is None else check_finite_float("margin", margin, minimum=0.0)
+    abs_m = 0.0 if absolute_margin is None else check_finite_float("absolute_margin", absolute_margin)
+    rel_m = 0.0 if relative_margin is None else check_finite_float("relative_margin", relative_margin)
     if rank_range is not None:
         lo, hi = (int(rank_range[0]), int(rank_range[1]))
         if not 0 <= lo < hi:
             raise NegsampleError(f"rank_range must be (lo, hi) with 0 <= lo < hi, got {rank_range!r}")
     else:
         lo, hi = 0, 1 << 62
-    use_lab = labels is not None
-    if use_lab:
-        qlab, clab = (np.asarray(labels[0]), np.asarray(labels[1]))
-        if qlab.shape != (nq,) or clab.shape != (nc,):
-            raise NegsampleError(f"labels must be (query_labels ({nq},), corpus_labels ({nc},))")
-        _, inv = np.unique(np.concatenate([qlab, clab]), return_inverse=True)
-        qlab, clab = inv[:nq].astype(np.int64), inv[nq:].astype(np.int64)
-    else:
-        qlab = clab = np.zeros(1, np.int64)
-    use_time = timestamps is not None
-    if use_time:
-        qt, ct, delta = np.asarray(timestamps[0], np.float64), np.asarray(timestamps[1], np.float64), float(timestamps[2])
-        if qt.shape != (nq,) or ct.shape != (nc,):
+    q_labels = c_labels = None
+    if labels is not None:
+        q_labels, c_labels = _labels_codes(labels, nq, nc)
+    q_times, c_times, delta = None, None, None
+    if timestamps is not None:
+        q_times = np.asarray(timestamps[0], np.float64)
+        c_times = np.asarray(timestamps[1], np.float64)
+        delta = float(timestamps[2])
+        if q_times.shape != (nq,) or c_times.shape != (nc,):
             raise NegsampleError(f"timestamps must be (query_times ({nq},), corpus_times ({nc},), delta)")
-    else:
-        qt = ct = np.zeros(1)
-        delta = 0.0
-    out_ids = np.full((nq, k), -1, np.int64)
-    out_scores = np.full((nq, k), np.nan, np.float32)
-    removed = np.zeros(len(FILTERS), np.int64)
+    base = negatives if isinstance(negatives, NegativeSampler) else NegativeSampler(noise="uniform")
+    if negatives is not None and not isinstance(negatives, NegativeSampler):
+        raise NegsampleError("negatives must be a NegativeSampler (its noise drives the easy band)")
+    sampler = base.copy(negative=negative, known_positives=(known_ptr, known_idx), times=c_times,
+                        time_window=delta, labels=c_labels, exclude_self=False)
+    sampler.fit(n=nc, n_rows=nq)
+    prob, alias, filt = sampler.kernel_noise()
+    qt = q_times if q_times is not None else np.zeros(0)
+    ql = q_labels if q_labels is not None else np.zeros(0, np.int64)
+    out_ids = np.full((nq, negative), -1, np.int64)
+    out_scores = np.full((nq, negative), np.nan, np.float32)
+    removed = np.zeros(4, np.int64)
+    counts = np.zeros(N_FILTER_COUNTS, np.int64)
     if band == "easy":
-        rng = as_rng(seed)
-        draws = rng.integers(0, nc, size=(nq, max(8 * k, 64)))
-        _easy_kernel(Q, C, pos_scores, known_ptr, known_idx, k, margin, draws, qlab, clab, use_lab, qt, ct,
-                     delta, use_time, out_ids, out_scores, removed)
-        n = draws.shape[1]
+        n = max(8 * negative, 64)
+        easy_negatives(Q, C, np.nan_to_num(pos_scores), prob, alias, filt, qt, ql, negative, margin, n,
+                       int(seed), out_ids, out_scores, removed, counts)
     else:
-        n = n_candidates or min(nc, max(hi if rank_range is not None else 0, 0) + 4 * k + max_known + 16)
+        n = n_candidates or min(nc, max(hi if rank_range is not None else 0, 0) + 4 * negative + max_known + 16)
         n = min(int(n), nc)
         cand_ids, cand_scores = search(Q, C, n, index=index, normalize=False, progress=progress, **index_params)
-        _select_kernel(cand_ids, cand_scores, pos_scores, known_ptr, known_idx, k, 0 if band == "hard" else (1 if band == "semi-hard" else 3),
-                       margin, float(relative_margin or 0.0), relative_margin is not None, lo, hi,
-                       float(max_score or 0.0), max_score is not None, qlab, clab, use_lab, qt, ct, delta, use_time,
-                       out_ids, out_scores, removed)
-    return MinedNegatives(out_ids, out_scores, pos_scores, dict(zip(FILTERS, removed.tolist())), n, index,
-                          time.perf_counter() - t0)
+        select_candidates(cand_ids, cand_scores, pos_scores, filt, qt, ql, negative, BAND_CODES[band], margin,
+                          abs_m, rel_m, absolute_margin is not None, relative_margin is not None, lo, hi,
+                          float(max_score or 0.0), max_score is not None, out_ids, out_scores, removed, counts)
+    sampler.record(counts, out_ids.size)
+    removed_by = {"known_positive": int(counts[4]), "same_label": int(counts[6]), "time_window": int(counts[5]),
+                  "near_duplicate": int(removed[0]), "rank_range": int(removed[1]), "band": int(removed[2]),
+                  "margin": int(removed[3])}
+    return MinedNegatives(out_ids, out_scores, pos_scores, removed_by, n, index, time.perf_counter() - t0)
 
 
 def mining_bias(query_emb, corpus_emb, positives, k=10, index="faiss-hnsw", band="range", **kwargs):
+    # k here is the size of the compared top-k lists (and of the mined sets)
     """What ANN search changes compared with exact search, measured:
     recall of the exact top-k candidates, and the shift of the mined negatives' scores
     (mean difference, quantiles, Kolmogorov-Smirnov statistic)."""
@@ -407,8 +343,8 @@ def mining_bias(query_emb, corpus_emb, positives, k=10, index="faiss-hnsw", band
     ann_ids, _ = search(query_emb, corpus_emb, k, index=index, **params)
     hits = sum(len(np.intersect1d(a, b)) for a, b in zip(ex_ids, ann_ids))
     recall = hits / ex_ids.size
-    exact = mine_negatives(query_emb, corpus_emb, positives, k, band=band, index="exact", **kwargs)
-    ann = mine_negatives(query_emb, corpus_emb, positives, k, band=band, index=index, **kwargs, **params)
+    exact = mine_negatives(query_emb, corpus_emb, positives, negative=k, band=band, index="exact", **kwargs)
+    ann = mine_negatives(query_emb, corpus_emb, positives, negative=k, band=band, index=index, **kwargs, **params)
     a = exact.scores[np.isfinite(exact.scores)]
     b = ann.scores[np.isfinite(ann.scores)]
     qs = [0.1, 0.5, 0.9]
@@ -419,3 +355,41 @@ def mining_bias(query_emb, corpus_emb, positives, k=10, index="faiss-hnsw", band
             "quantile_shift": {str(q): float(np.quantile(b, q) - np.quantile(a, q)) for q in qs} if a.size and b.size else {},
             "ks_statistic": float(stats.ks_2samp(a, b).statistic) if a.size and b.size else float("nan"),
             "found_exact": int(np.isfinite(exact.scores).sum()), "found_ann": int(np.isfinite(ann.scores).sum())}
+
+
+# --------------------------------------------------------------------------- sentence-transformers formats
+
+OUTPUT_FORMATS = ("jsonl", "triplet", "n-tuple")
+
+
+def mined_records(queries, positives_text, corpus, result: MinedNegatives, output_format="triplet"):
+    """Rows in sentence-transformers' dataset formats: "triplet" -> {anchor, positive, negative}
+    per mined negative; "n-tuple" -> {anchor, positive, negative_1..negative_n} per query (queries
+    with fewer than n negatives are left out, as ST's mine_hard_negatives does). Returns (rows, skipped)."""
+    if output_format not in ("triplet", "n-tuple"):
+        raise NegsampleError(f"output_format must be 'triplet' or 'n-tuple', got {output_format!r}")
+    rows, skipped = [], 0
+    n = result.ids.shape[1]
+    for q, pos, ids in zip(queries, positives_text, result.ids):
+        found = [int(i) for i in ids if i >= 0]
+        if output_format == "triplet":
+            rows.extend({"anchor": q, "positive": pos, "negative": corpus[i]} for i in found)
+            skipped += not found
+        elif len(found) == n:
+            row = {"anchor": q, "positive": pos}
+            row.update({f"negative_{j + 1}": corpus[i] for j, i in enumerate(found)})
+            rows.append(row)
+        else:
+            skipped += 1
+    return rows, skipped
+
+
+def to_dataset(queries, positives_text, corpus, result: MinedNegatives, output_format="triplet"):
+    """A ``datasets.Dataset`` in sentence-transformers' "triplet" or "n-tuple" format (needs the
+    ``datasets`` package: pip install 'negsample[st]')."""
+    from datasets import Dataset
+
+    rows, _ = mined_records(queries, positives_text, corpus, result, output_format)
+    if not rows:
+        raise NegsampleError("no query got enough negatives to build the dataset")
+    return Dataset.from_list(rows)
