@@ -1,6 +1,6 @@
 """Noise distributions, the alias method, and frequent-item subsampling.
 
-Math (DESIGN.md section 1):
+Math (docs/design.md, "The math we implement"):
 - noise:       q(c) = f(c)^alpha / sum_c' f(c')^alpha, alpha >= 0 (0.75 is word2vec's default)
 - alias:       Walker/Vose tables built in O(n); a draw is one uniform column i ~ U{0..n-1} and
                one coin u ~ U[0,1): return i if u < prob[i] else alias[i]. O(1) per draw, and the
@@ -18,7 +18,6 @@ from ._common import NegsampleError, as_rng
 __all__ = [
     "AliasTable",
     "alias_draw",
-    "alias_draw_uniform",
     "build_alias",
     "unigram",
     "uniform",
@@ -60,17 +59,14 @@ def validate_weights(weights, name: str = "weights") -> np.ndarray:
     return w
 
 
-# The numba kernels live in ``negsample.kernels.alias``; they are imported on first use so that
-# a process which only builds tables (word2vec training, with the native kernel library) never
-# loads numba/LLVM. ``alias_draw`` / ``alias_draw_uniform`` stay importable from here.
-_KERNEL_NAMES = ("alias_draw", "alias_draw_uniform")
-
-
+# The draw is the noise core's (``negsample.kernels.noise.alias_draw(prob, alias, u)``), imported
+# on first use so that a process which only builds tables (word2vec training, with the native
+# kernel library) never loads numba/LLVM.
 def __getattr__(name):
-    if name in _KERNEL_NAMES:
-        from .kernels import alias as _alias_kernels
+    if name == "alias_draw":
+        from .kernels.noise import alias_draw
 
-        return getattr(_alias_kernels, name)
+        return alias_draw
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -82,32 +78,21 @@ def build_alias(p) -> tuple[np.ndarray, np.ndarray]:
     return native.build_alias(np.ascontiguousarray(p, dtype=np.float64))
 
 
-_CHUNK = 1 << 15  # uniforms drawn per numpy call: stays in L1/L2 between generation and use
-
-
 # --------------------------------------------------------------------------- the table
 
 class AliasTable:
     """Walker/Vose alias table over categories 0..n-1 with probabilities proportional to weights.
 
-    Build: O(n). Draw: O(1) — ``sample(size, rng)``: uniforms u from the numpy Generator (so results are
-    reproducible from the seed), column = floor(u n), coin = frac(u n), in a numba loop or, inside a numba kernel, ``alias_draw(prob, alias,
-    column, coin)`` with the arrays ``table.prob`` (float64, (n,)) and ``table.alias`` (int64, (n,)).
+    Build: O(n). Draw: O(1) — ``sample(size, rng)`` runs the noise core (``negsample.kernels.noise``):
+    its RNG seeded from ``rng`` (an int seed or a numpy Generator, so results are reproducible),
+    column = floor(u n), coin = frac(u n). Inside a numba kernel use ``alias_draw(prob, alias, u)``
+    from the core with the arrays ``table.prob`` (float64, (n,)) and ``table.alias`` (int64, (n,)).
     """
 
     def __init__(self, weights, name: str = "weights"):
         w = validate_weights(weights, name=name)
         self.probabilities = w / w.sum()
         self.prob, self.alias = build_alias(self.probabilities)
-        self._packed_table = None
-
-    def _packed(self) -> np.ndarray:
-        if self._packed_table is None:
-            packed = np.empty((self.n, 2), dtype=np.float64)
-            packed[:, 0] = self.prob
-            packed[:, 1] = self.alias  # exact: ids < 2^53
-            self._packed_table = packed
-        return self._packed_table
 
     @property
     def n(self) -> int:
@@ -133,22 +118,16 @@ class AliasTable:
         return mass / n
 
     def sample(self, size, rng=None) -> np.ndarray:
-        """Draw ``size`` (int or shape tuple) categories with replacement, int64."""
-        rng = as_rng(rng)
-        shape = (size,) if np.isscalar(size) else tuple(size)
-        total = int(np.prod(shape)) if shape else 1
-        if total < 0 or any(int(s) < 0 for s in shape):
-            raise NegsampleError(f"size must be non-negative, got {size!r}")
-        out = np.empty(total, dtype=np.int64)
-        from .kernels.alias import select_kernel
+        """Draw ``size`` (int or shape tuple) categories with replacement, int64 (noise core)."""
+        from .kernels.noise import sample_noise
+        from .samplers import _seed_from
 
-        packed = self._packed()
-        buf = np.empty(min(total, _CHUNK), dtype=np.float64)
-        for start in range(0, total, _CHUNK):
-            m = min(_CHUNK, total - start)
-            u = buf[:m]
-            rng.random(out=u)
-            select_kernel(packed, u, out, start)
+        shape = (size,) if np.isscalar(size) else tuple(size)
+        if any(int(s) < 0 for s in shape):
+            raise NegsampleError(f"size must be non-negative, got {size!r}")
+        total = int(np.prod(shape)) if shape else 1
+        out = np.empty(total, dtype=np.int64)
+        sample_noise(self.prob, self.alias, _seed_from(rng), out)
         return out.reshape(shape)
 
     def sample_without_replacement(self, k: int, rng=None) -> np.ndarray:

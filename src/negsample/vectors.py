@@ -1,6 +1,6 @@
 """KeyedVectors: a word -> vector table with gensim-like queries and word2vec file formats.
 
-Similarity is cosine: sim(a, b) = a.b / (|a| |b|). Analogy a:b :: c:? (DESIGN, Levy & Goldberg):
+Similarity is cosine: sim(a, b) = a.b / (|a| |b|). Analogy a:b :: c:? (docs/design.md, Levy & Goldberg):
 - 3CosAdd: argmax_x cos(x, b - a + c) over unit vectors, the three query words excluded;
 - 3CosMul: argmax_x cos'(x,b) cos'(x,c) / (cos'(x,a) + eps), cos' = (1 + cos) / 2.
 

@@ -1,10 +1,12 @@
 """Kernels only: arrays in, arrays out (no files, no classes). Importing this package loads
-nothing; each module imports numba itself.
+nothing; each module imports numba itself (docs/design.md).
 
-- ``sgns``: skip-gram negative-sampling updates (per-example and shared negatives);
-- ``alias``: Vose's alias table build and O(1) draws;
-- ``walks``: DeepWalk / node2vec random walks on CSR graphs;
-- ``csr``: ``csr_contains``, membership in a CSR row with sorted column indices;
-- ``native``: the SGNS and alias-build cores compiled ahead of time into a shared library
-  called through ctypes (no numba/LLVM in the training process), with the numba JIT as fallback.
+- ``noise``: the one RNG (seed streams), the one alias draw, the one filtered draw;
+- ``streams``: seed-stream arithmetic and the core's constants without numba;
+- ``alias``: Vose's alias-table build;
+- ``sgns``: skip-gram / CBOW negative-sampling updates (per-example and shared negatives);
+- ``walks``, ``graph``: random walks and graph evaluation negatives;
+- ``mining``: hard-negative selection and easy-band draws;
+- ``signatures``, ``native``: the C interfaces of the native library (declared once) and its build
+  and trusted loading (no numba/LLVM in a training process), with the numba JIT as fallback.
 """

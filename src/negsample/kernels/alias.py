@@ -1,7 +1,6 @@
-"""Alias-method kernels (numba only): Vose's O(n) table build and O(1) draws.
-
-A table over n categories is (prob, alias): draw a column i ~ U{0..n-1} and a coin u ~ U[0,1);
-return i if u < prob[i] else alias[i]. The Python API is ``negsample.distributions.AliasTable``.
+"""Alias-table construction (numba only): Vose's O(n) build. Draws from a table are the noise
+core's (``negsample.kernels.noise.alias_draw``); the Python API is
+``negsample.distributions.AliasTable``.
 """
 import numpy as np
 from numba import njit
@@ -55,42 +54,3 @@ def build_alias_kernel(p):
     vose_core(p, prob, alias, np.empty(n, dtype=np.float64), np.empty(n, dtype=np.int64),
               np.empty(n, dtype=np.int64))
     return prob, alias
-
-
-@njit(nogil=True, cache=True, inline="always")
-def alias_draw(prob, alias, column, coin):
-    """One alias draw from a column index in [0, n) and a coin in [0, 1). Numba-callable."""
-    if coin < prob[column]:
-        return column
-    return alias[column]
-
-
-@njit(nogil=True, cache=True, inline="always")
-def alias_draw_uniform(prob, alias, u):
-    """One alias draw from a single uniform u in [0, 1): column = floor(u n), coin = frac(u n).
-
-    Handy inside kernels with a cheap RNG; the coin has 53 - log2(n) bits of resolution.
-    """
-    n = prob.shape[0]
-    x = u * n
-    column = int(x)
-    if column >= n:
-        column = n - 1
-    coin = x - column
-    if coin < prob[column]:
-        return column
-    return alias[column]
-
-
-@njit(nogil=True, cache=True)
-def select_kernel(packed, u, out, start):
-    """out[start + j] = alias draw from uniform u[j]; packed[i] = (prob[i], alias[i]) so one
-    cache line serves both lookups of a draw."""
-    n = packed.shape[0]
-    for j in range(u.shape[0]):
-        x = u[j] * n
-        column = min(int(x), n - 1)
-        coin = x - column
-        a = int(packed[column, 1])
-        take = coin < packed[column, 0]
-        out[start + j] = a + (column - a) * take  # branch-free select

@@ -4,7 +4,7 @@ Both kernels train on a contiguous int32 token-id array split into sentences by 
 and update ``W_in`` (V, d) and ``W_out`` (V, d) float32 in place, Hogwild style (several
 threads may run on disjoint sentence ranges at once; the GIL is released).
 
-Per (centre w, context c) pair the SGNS objective (DESIGN.md) is
+Per (centre w, context c) pair the SGNS objective (docs/design.md) is
     J = ln s(v_c . u_w) + sum_{i=1..k} ln s(-v_c . u_ni),      s = logistic,
 with v = W_in rows and u = W_out rows (the C tool's syn0 / syn1neg: the context word's input
 vector predicts the centre word). Gradient ascent with step lr:
