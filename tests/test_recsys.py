@@ -1,15 +1,18 @@
-"""Recsys: interaction loading, leave-last-out, metrics by hand, excluded positives, training."""
+"""Recsys: interaction loading, leave-last-out, metrics by hand, negatives through the noise core
+(filters, any noise, counts), persistence without pickle, divergence, the CLI."""
 import json
+import zipfile
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy import stats
 
 from negsample import NegsampleError
 from negsample.cli import main
-from negsample.distributions import AliasTable
-from negsample.recsys import (ImplicitModel, _train_kernel, evaluate, fairness_by_decile, leave_last_out,
+from negsample.recsys import (ImplicitModel, Interactions, evaluate, fairness_by_decile, leave_last_out,
                               load_interactions, most_popular_scores, train_two_tower)
+from negsample.samplers import NegativeSampler
 
 
 def write(tmp_path, text, name="inter.tsv"):
@@ -18,19 +21,21 @@ def write(tmp_path, text, name="inter.tsv"):
     return str(p)
 
 
+def small_matrix(U=30, I=40, per_user=5, seed=0):
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(U), per_user)
+    items = np.concatenate([rng.choice(I, per_user, replace=False) for _ in range(U)])
+    return sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
+
+
 def test_loading_merges_duplicates_and_maps_ids(tmp_path):
     path = write(tmp_path, "user\titem\trating\ttimestamp\nalice\tx\t3\t10\nbob\ty\t5\t11\nalice\tx\t1\t30\nalice\tz\t2\t20\n")
     d = load_interactions(path)
     assert d.n_users == 2 and d.n_items == 3 and len(d) == 3 and d.duplicates_merged == 1
     ax = [i for i in range(3) if d.user_ids[d.users[i]] == "alice" and d.item_ids[d.items[i]] == "x"][0]
     assert d.weights[ax] == 4 and d.timestamps[ax] == 30  # summed weight, latest time
-    csv = write(tmp_path, "1,10\n1,11\n2,10\n", "i.csv")  # no header: user, item
-    d2 = load_interactions(csv)
-    assert d2.n_users == 2 and d2.n_items == 2 and d2.timestamps is None
     with pytest.raises(NegsampleError, match="interactions file not found"):
         load_interactions(str(tmp_path / "nope.tsv"))
-    with pytest.raises(NegsampleError, match="line 3 has 1 fields, expected 2"):
-        load_interactions(write(tmp_path, "1,10\n1,11\n2\n", "bad.csv"))
 
 
 def test_leave_last_out_rules(tmp_path):
@@ -54,32 +59,134 @@ def test_metrics_by_hand():
     assert res["recall@k"] == pytest.approx(0.5)
     assert res["ndcg@k"] == pytest.approx((1 / np.log2(3)) / 2)
     assert res["coverage"] == pytest.approx(4 / 5)  # items 1, 2, 3, 4 shown
+    with pytest.raises(NegsampleError, match="k=6 is larger than the catalogue"):
+        evaluate(lambda us: scores[us], train, np.array([0, 1]), np.array([2, 0]), k=6)
 
 
-def test_kernel_never_uses_known_positives_as_negatives():
-    """Instrumented run: items that are known positives of every user are never counted as
-    negatives, though they are the most popular (the noise favours them)."""
+def test_known_positives_are_never_negatives_and_are_counted():
+    """Items 0, 1, 2 are known positives of every user and the most popular (the noise favours
+    them): the instrumented kernel never uses them as negatives; the core's counts say why."""
     rng = np.random.default_rng(0)
     U, I = 30, 40
     users = np.repeat(np.arange(U), 5)
-    items = np.concatenate([np.r_[0, 1, 2, rng.integers(3, I, 2)] for _ in range(U)])
-    known = sp.csr_matrix((np.ones(users.size), (users, items)), shape=(U, I))
-    known.sum_duplicates()
-    known.sort_indices()
-    pop = np.bincount(items, minlength=I).astype(float) + 1
-    table = AliasTable(pop)
-    P = rng.standard_normal((U, 8)).astype(np.float32) * 0.1
-    Q = rng.standard_normal((I, 8)).astype(np.float32) * 0.1
-    b = np.zeros(I, np.float32)
-    neg_count, neg_grad, stats = np.zeros(I), np.zeros(I), np.zeros(4)
-    order = np.arange(users.size)
-    for epoch in range(20):
-        _train_kernel(P, Q, b, users, items, order, 0, users.size, known.indptr.astype(np.int64),
-                      known.indices.astype(np.int64), table.prob, table.alias, 5, np.float32(0.05),
-                      np.float32(0.0), epoch, True, False, neg_count, neg_grad, stats)
-    assert neg_count[:3].sum() == 0
-    assert stats[2] > 0  # and draws of them were rejected and counted
-    assert neg_count.sum() == 20 * users.size * 5 - stats[3]
+    items = np.concatenate([np.r_[0, 1, 2, rng.choice(np.arange(3, I), 2, replace=False)] for _ in range(U)])
+    X = sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
+    sampler = NegativeSampler(negative=5, ns_exponent=1.0)
+    m = ImplicitModel(dim=8, negatives=sampler, epochs=10, threads=1).fit(X, instrument=True)
+    assert m.neg_count[:3].sum() == 0
+    f = m.stats["filter"]
+    assert f["rejected"] > 0 and f["by_reason"]["self"] > 0 and f["by_reason"]["known"] > 0
+    assert f["total"] == 10 * users.size * 5
+    assert m.neg_count.sum() == f["total"] - f["dropped"] == m.stats["negatives_used"]
+    assert sampler.stats_.rejected == f["rejected"]  # reported through sampler.record too
+    # without the known-positive filter they are drawn (the filter is what removes them)
+    m2 = ImplicitModel(dim=8, negatives=sampler.copy(), epochs=2, threads=1, exclude_known=False).fit(X, instrument=True)
+    assert m2.neg_count[:3].sum() > 0 and m2.stats["filter"]["by_reason"]["known"] == 0
+
+
+@pytest.mark.parametrize("mode", ["per-example", "shared"])
+def test_negatives_follow_any_sampler_noise(mode):
+    """Custom noise weights reach the kernel: instrumented negative counts pass a chi-square test
+    against q (the positive item 0 has weight 0, so no draw is rejected)."""
+    U, I = 20, 12
+    X = sp.csr_matrix((np.ones(U, np.float32), (np.arange(U), np.zeros(U, int))), shape=(U, I))
+    w = np.r_[0.0, np.arange(1, I, dtype=float)]
+    s = NegativeSampler(negative=4, noise=w, mode=mode)
+    m = ImplicitModel(dim=4, negatives=s, epochs=200, threads=1).fit(X, instrument=True)
+    q = w / w.sum()
+    assert m.stats["filter"]["rejected"] == 0
+    cnt = m.neg_count[1:]
+    p = stats.chisquare(cnt, q[1:] * cnt.sum()).pvalue
+    if mode == "per-example":
+        assert p > 1e-3
+    assert stats.chisquare(cnt, np.full(I - 1, cnt.sum() / (I - 1))).pvalue < 1e-6  # not uniform
+    # uniform and mixture noises are accepted as well
+    for noise in ("uniform", [(0.5, "frequency"), (0.5, "uniform")]):
+        ImplicitModel(dim=4, negatives=NegativeSampler(noise=noise, mode=mode), epochs=1, threads=1).fit(X)
+
+
+def test_time_filter_uses_the_positive_items_time():
+    """Items with a time within the window of the positive item's time are never negatives."""
+    U, I = 25, 30
+    X = sp.csr_matrix((np.ones(U, np.float32), (np.arange(U), np.full(U, 10))), shape=(U, I))
+    times = np.arange(I, dtype=float)   # item 10's window of 2: items 8..12
+    s = NegativeSampler(negative=5, noise="uniform", times=times, time_window=2.0)
+    m = ImplicitModel(dim=4, negatives=s, epochs=20, threads=1).fit(X, instrument=True)
+    assert m.neg_count[8:13].sum() == 0 and m.neg_count.sum() > 0
+    assert m.stats["filter"]["by_reason"]["time"] > 0
+
+
+def test_seeded_single_thread_runs_are_reproducible():
+    X = small_matrix()
+    a = ImplicitModel(dim=8, epochs=3, threads=1, seed=4).fit(X)
+    b = ImplicitModel(dim=8, epochs=3, threads=1, seed=4).fit(X)
+    c = ImplicitModel(dim=8, epochs=3, threads=1, seed=5).fit(X)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    assert not np.array_equal(a.item_factors, c.item_factors)
+
+
+def test_one_name_per_concept():
+    with pytest.raises(TypeError):
+        ImplicitModel(shared=True)
+    assert ImplicitModel(negatives="shared").negatives == "shared"
+    assert ImplicitModel(negative=3, ns_exponent=0.5).sampler.negative == 3
+    with pytest.raises(NegsampleError, match="supports negatives"):
+        ImplicitModel(negatives="in-batch")
+    with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
+        ImplicitModel(loss="warp")
+
+
+def test_divergence_is_an_error_naming_the_learning_rate():
+    X = small_matrix()
+    with pytest.raises(NegsampleError, match=r"training diverged at epoch \d+ \(non-finite .*lower the learning rate"):
+        ImplicitModel(dim=16, epochs=30, lr=50.0, reg=0.0, init_std=1.0, loss="sgns", threads=1).fit(X)
+
+
+def test_size_checked_before_allocating():
+    X = sp.csr_matrix((np.ones(1, np.float32), ([0], [0])), shape=(10**7, 10**6))
+    with pytest.raises(NegsampleError, match="GiB.*lower the dimension"):
+        ImplicitModel(dim=100_000).fit(X)
+
+
+def test_save_load_round_trip_without_pickle(tmp_path):
+    X = small_matrix()
+    m = ImplicitModel(dim=8, epochs=2, threads=1).fit(X, holdout="last")
+    m.set_ids([f"u{i}" for i in range(30)], [f"i{i}" for i in range(40)])
+    path = tmp_path / "m.npz"
+    m.save(path)
+    with zipfile.ZipFile(path) as zf:  # plain arrays, strings as UTF-8 blobs
+        assert all(n.endswith(".npy") for n in zf.namelist())
+    r = ImplicitModel.load(path)
+    np.testing.assert_array_equal(r.item_factors, m.item_factors)
+    np.testing.assert_array_equal(r.scores([3]), m.scores([3]))
+    assert r.user_ids[3] == "u3" and r.item_index("i7") == 7 and r.holdout == "last"
+    assert r.train_fingerprint == m.train_fingerprint
+
+
+def test_load_rejects_non_models(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(NegsampleError, match="not a negsample recsys-model file"):
+        ImplicitModel.load(empty)
+    other = tmp_path / "other.npz"
+    np.savez(other, user_factors=np.zeros((2, 2), np.float32))
+    with pytest.raises(NegsampleError, match="not a negsample recsys-model file"):
+        ImplicitModel.load(other)
+    from negsample.io import save_arrays
+    bad = tmp_path / "bad.npz"
+    save_arrays(bad, "recsys-model", {"user_factors": np.zeros((2, 3), np.float32),
+                                      "item_factors": np.full((4, 3), np.nan, np.float32),
+                                      "item_bias": np.zeros(4, np.float32)})
+    with pytest.raises(NegsampleError, match="item_factors contains NaN"):
+        ImplicitModel.load(bad)
+    save_arrays(bad, "recsys-model", {"user_factors": np.zeros((2, 3), np.float32),
+                                      "item_factors": np.zeros((4, 3), np.float32),
+                                      "item_bias": np.zeros(5, np.float32)})
+    with pytest.raises(NegsampleError, match="item_bias has shape"):
+        ImplicitModel.load(bad)
+    save_arrays(bad, "word2vec-checkpoint", {"x": np.zeros(1)})
+    with pytest.raises(NegsampleError, match="is a negsample 'word2vec-checkpoint' file, not a recsys-model"):
+        ImplicitModel.load(bad)
 
 
 def test_fairness_by_decile_shares():
@@ -96,33 +203,34 @@ def test_training_beats_most_popular_on_movielens(shared_data):
     d = load_interactions(shared_data / "recsys" / "ml-100k.tsv")
     assert d.n_users == 943 and d.n_items == 1682 and len(d) == 100_000
     mask, test = leave_last_out(d)
-    train = sp.csr_matrix((np.ones(mask.sum(), np.float32), (d.users[mask], d.items[mask])), shape=(943, 1682))
+    train = d.to_csr(mask)
     tu = np.flatnonzero(test >= 0)
     ti = d.items[test[tu]]
     pop = evaluate(most_popular_scores(train), train, tu, ti, k=10)
-    model = ImplicitModel(dim=32, epochs=8, ns_exponent=0.5, threads=2).fit(d, mask)
+    model = ImplicitModel(dim=32, epochs=8, ns_exponent=0.5, threads=2).fit(train)
     ours = evaluate(model.scores, train, tu, ti, k=10)
     assert ours["recall@k"] > pop["recall@k"] + 0.01
     assert ours["coverage"] > pop["coverage"]
 
 
-def test_two_tower_with_logq_trains():
+def test_two_tower_with_in_batch_sampler_trains():
     pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    from negsample.recsys import Interactions
     U, I = 50, 60
     users = rng.integers(0, U, 2000)
     items = (users + rng.integers(0, 3, 2000)) % I  # each user likes 3 neighbouring items
-    d = Interactions(users, items, np.ones(2000, np.float32), None, [str(i) for i in range(U)],
-                     [str(i) for i in range(I)])
-    P, Qf = train_two_tower(d, dim=16, epochs=15, batch_size=256, temperature=0.2, lr=0.05)
+    X = sp.csr_matrix((np.ones(2000, np.float32), (users, items)), shape=(U, I))
+    P, Qf = train_two_tower(X, dim=16, epochs=15, batch_size=256, temperature=0.2, lr=0.05,
+                            negatives=NegativeSampler(mode="in-batch", ns_exponent=1.0))
     assert P.shape == (U, 16) and Qf.shape == (I, 16)
     top = np.argsort(-(P @ Qf.T), 1)[:, :3]
     hits = np.mean([len(set(top[u]) & {(u + j) % I for j in range(3)}) / 3 for u in range(U)])
     assert hits > 0.6
+    with pytest.raises(NegsampleError, match="supports negatives in-batch"):
+        train_two_tower(X, negatives="per-example")
 
 
-def test_cli_train_eval_recommend(tmp_path, capsys):
+def _cli_data(tmp_path):
     rng = np.random.default_rng(1)
     rows = ["user\titem\ttimestamp"]
     for u in range(40):
@@ -130,11 +238,16 @@ def test_cli_train_eval_recommend(tmp_path, capsys):
             rows.append(f"u{u}\ti{(i + u) % 30}\t{t}")
     rows.append("u0\ti0\t99")
     rows.append("u0\ti0\t100")  # a duplicate, merged
-    path = write(tmp_path, "\n".join(rows) + "\n")
+    return write(tmp_path, "\n".join(rows) + "\n")
+
+
+def test_cli_train_eval_recommend(tmp_path, capsys):
+    path = _cli_data(tmp_path)
     model = str(tmp_path / "m.npz")
-    assert main(["recsys", "train", path, "-o", model, "--dim", "8", "--epochs", "3", "--json"]) == 0
+    assert main(["recsys", "train", path, "-o", model, "--dim", "8", "--epochs", "3", "--negatives", "shared",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["duplicates_merged"] == 1 and out["users"] == 40
+    assert out["duplicates_merged"] == 1 and out["users"] == 40 and out["holdout"] == "last"
     assert main(["recsys", "eval", model, path, "--k", "5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= res["recall@k"] <= 1 and res["users"] == 40 and "most_popular" in res
@@ -142,5 +255,26 @@ def test_cli_train_eval_recommend(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
     assert main(["recsys", "recommend", model, "nobody"]) == 2
     assert "unknown user 'nobody'" in capsys.readouterr().err
-    with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
-        ImplicitModel(loss="warp")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    path = _cli_data(tmp_path)
+    model = str(tmp_path / "m.npz")
+    # a model trained on everything cannot be evaluated by leave-last-out
+    assert main(["recsys", "train", path, "-o", model, "--dim", "4", "--epochs", "1", "--holdout", "none",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["recsys", "eval", model, path]) == 2
+    err = capsys.readouterr().err
+    assert "--holdout none" in err and err.count("\n") == 1
+    assert main(["recsys", "train", path, "-o", model, "--dim", "4", "--epochs", "1", "--quiet"]) == 0
+    assert main(["recsys", "eval", model, path, "--k", "31"]) == 2
+    assert "k=31 is larger than the catalogue (30 items)" in capsys.readouterr().err
+    assert main(["recsys", "eval", path, path]) == 2          # not a model
+    assert "is not a negsample recsys-model file" in capsys.readouterr().err
+    assert main(["recsys", "train", path, "-o", model, "--dim", "16", "--epochs", "30", "--lr", "1000",
+                 "--reg", "0", "--loss", "sgns", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "--lr" in err and err.count("\n") == 1
+    assert main(["recsys", "train", path, "-o", path]) == 2   # output = input, refused before work
+    assert "is the input file" in capsys.readouterr().err
