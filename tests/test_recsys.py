@@ -278,3 +278,141 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "training diverged" in err and "--lr" in err and err.count("\n") == 1
     assert main(["recsys", "train", path, "-o", path]) == 2   # output = input, refused before work
     assert "is the input file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- issue 15: implicit users
+
+def test_loader_headers_separators_and_columns(tmp_path):
+    # a header with names outside the usual ones is recognised (text above numbers)
+    d = load_interactions(write(tmp_path, "customer_id,article_id\nc1,100\nc2,101\nc1,101\n", "h.csv"))
+    assert len(d) == 3 and d.item_ids == ["100", "101"] and "article_id" not in d.item_ids
+    # no header: user, item, weight, time by position; ids kept verbatim ("007" stays "007")
+    d = load_interactions(write(tmp_path, "1,007,2.5,10\n2,8,1,11\n", "n.csv"))
+    assert d.item_ids == ["007", "8"] and d.weights.tolist() == [2.5, 1.0] and d.timestamps.tolist() == [10, 11]
+    # explicit options: separator, header, named columns, weight column ignored
+    path = write(tmp_path, "a;b;score;when\nx;p;4;2024-01-02\ny;q;5;2024-01-01\n", "s.txt")
+    d = load_interactions(path, sep=";", header=True, user_col="b", item_col="a", weight_col=False, time_col="when")
+    assert d.user_ids == ["p", "q"] and d.item_ids == ["x", "y"] and d.weights.tolist() == [1, 1]
+    assert d.timestamps[0] - d.timestamps[1] == 86400  # dates -> seconds
+    d = load_interactions(write(tmp_path, "u1 i1\nu2 i2\n", "w.txt"), header=False)
+    assert d.user_ids == ["u1", "u2"]
+    df = __import__("pandas").DataFrame({"user_id": ["a", "b"], "item_id": [1, 2], "rating": [3.0, 4.0]})
+    df.to_parquet(tmp_path / "x.parquet")
+    d = load_interactions(str(tmp_path / "x.parquet"))
+    assert d.item_ids == ["1", "2"] and d.weights.tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty file, no interactions"),
+    ("user\titem\n", "no interactions"),
+    ("user,item,rating\nu,i,3\nu,j,lots\n", "weight column 'rating' is not numeric: 'lots' on line 3"),
+    ("u1,i1\nu2,i2\nu3,i3,5\n", "line 3 has 3 fields, expected 2"),
+    ("user,item,rating\nu,i,-1\n", "negative value on line 2"),
+])
+def test_loader_errors_are_one_line(tmp_path, text, message):
+    with pytest.raises(NegsampleError, match=message):
+        load_interactions(write(tmp_path, text, "bad.csv"))
+    with pytest.raises(NegsampleError, match="no user column 'who'"):
+        load_interactions(write(tmp_path, "user,item\nu,i\n", "ok.csv"), user_col="who")
+
+
+def _weighted_pairs(U=60, I=20, seed=0):
+    """Each user has two items: a (weight 20) and b (weight 0.2); which item is which is random."""
+    rng = np.random.default_rng(seed)
+    a = np.array([rng.choice(I, 2, replace=False) for _ in range(U)])
+    users = np.repeat(np.arange(U), 2)
+    X = sp.csr_matrix((np.tile([20.0, 0.2], U).astype(np.float32), (users, a.ravel())), shape=(U, I))
+    return X, a
+
+
+@pytest.mark.parametrize("weighting", ["confidence", "sample"])
+def test_fit_uses_the_matrix_values(weighting):
+    """Users must rank their heavy item above their light one when weights count; with the values
+    ignored (weighting="none") it is a coin toss. Fails if fit binarises the matrix."""
+    X, a = _weighted_pairs()
+    U = X.shape[0]
+
+    def heavy_first(m):
+        s = m.scores(np.arange(U))
+        return np.mean(s[np.arange(U), a[:, 0]] > s[np.arange(U), a[:, 1]])
+
+    kw = dict(dim=8, epochs=60, lr=0.05, negative=3, ns_exponent=0.0, threads=1, seed=3)
+    weighted = heavy_first(ImplicitModel(weighting=weighting, confidence_alpha=1.0, **kw).fit(X))
+    ignored = heavy_first(ImplicitModel(weighting="none", **kw).fit(X))
+    assert weighted > 0.85
+    assert ignored < 0.75
+
+
+def test_recommend_batched_filters_liked_items_and_maps_ids():
+    X = small_matrix(U=30, I=40)
+    m = ImplicitModel(dim=8, epochs=3, threads=1).fit(X)
+    users = np.array([0, 5, 7])
+    ids, scores = m.recommend(users, X[users], N=10)
+    assert ids.shape == scores.shape == (3, 10) and ids.dtype == np.int32
+    for b, u in enumerate(users):
+        assert not set(ids[b]) & set(X[u].indices)                        # liked items filtered
+        full = m.scores([u])[0]
+        full[X[u].indices] = -np.inf
+        np.testing.assert_array_equal(ids[b], np.argsort(-full, kind="stable")[:10])
+        assert np.all(np.diff(scores[b]) <= 0)
+    one, s1 = m.recommend(5, X[5], N=4)
+    assert one.shape == (4,) and list(one) == list(ids[1][:4])
+    unfiltered, _ = m.recommend(users, X[users], N=40, filter_already_liked_items=False)
+    assert set(X[0].indices) <= set(unfiltered[0])
+    with pytest.raises(NegsampleError, match="one row per userid"):
+        m.recommend(users, X, N=3)
+    sim, simscores = m.similar_items([2, 3], N=5)
+    assert sim.shape == (2, 5) and list(sim[:, 0]) == [2, 3] and simscores[0, 0] == pytest.approx(1.0)
+    with pytest.raises(NegsampleError, match="no original user ids"):
+        m.user_index("u1")
+    m.set_ids([f"u{i}" for i in range(30)], [f"i{i}" for i in range(40)])
+    assert list(m.user_index(["u5", "u7"])) == [5, 7] and m.item_labels(ids[0][:2]).tolist() == \
+        [f"i{j}" for j in ids[0][:2]]
+
+
+def test_recommend_agrees_with_implicits_ranking_metrics():
+    """implicit's ranking_metrics_at_k drives our recommend (its protocol: train items filtered);
+    its precision (one test item per user = hit rate) and ndcg equal our evaluate's numbers."""
+    pytest.importorskip("implicit")
+    from implicit.evaluation import ranking_metrics_at_k
+
+    X = small_matrix(U=60, I=50, per_user=6, seed=2)
+    rng = np.random.default_rng(0)
+    rows = X.tolil().rows
+    test_items = np.array([rng.choice(r) for r in rows])
+    train = X.tolil()
+    for u, i in enumerate(test_items):
+        train[u, i] = 0
+    train = train.tocsr()
+    train.eliminate_zeros()
+    test = sp.csr_matrix((np.ones(60, np.float32), (np.arange(60), test_items)), shape=X.shape)
+    m = ImplicitModel(dim=8, epochs=5, threads=1).fit(train)
+    theirs = ranking_metrics_at_k(m, train, test, K=10, show_progress=False)
+    ours = evaluate(m.scores, train, np.arange(60), test_items, k=10)
+    assert theirs["precision"] == pytest.approx(ours["recall@k"])
+    assert theirs["ndcg"] == pytest.approx(ours["ndcg@k"])
+
+
+def test_cli_column_options(tmp_path, capsys):
+    rows = ["c\ta\tw"] + [f"cust{u}\tart{(u * 7 + j) % 25}\t{1 + j % 3}" for u in range(30) for j in range(5)]
+    path = write(tmp_path, "\n".join(rows) + "\n", "custom.tsv")
+    model = str(tmp_path / "m.npz")
+    assert main(["recsys", "train", path, "-o", model, "--user-col", "c", "--item-col", "a", "--weight-col", "w",
+                 "--dim", "4", "--epochs", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["users"] == 30 and out["items"] == 25 and out["interactions"] == 150
+    assert main(["recsys", "train", path, "-o", model, "--no-header", "--dim", "4", "--epochs", "1"]) == 2
+    assert "weight column 2 is not numeric: 'w' on line 1" in capsys.readouterr().err
+
+
+def test_from_implicit_doc_runs():
+    """Every ```python block of docs/from-implicit.md, run in order in one namespace."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "from-implicit.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    ns = {}
+    for block in blocks:
+        exec(compile(block, "docs/from-implicit.md", "exec"), ns)

@@ -44,6 +44,7 @@ MODEL_KIND = "recsys-model"
 MODEL_VERSION = 1
 LOSSES = ("bpr", "sgns")
 TRAIN_MODES = ("per-example", "shared")
+WEIGHTINGS = ("confidence", "sample", "none")
 
 
 # --------------------------------------------------------------------------- data
@@ -86,77 +87,218 @@ class Interactions:
     csr = to_csr
 
 
-def _map_ids(values):
-    uniq, inv = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
-    return list(uniq), inv.astype(np.int64)
+USER_NAMES = ("user", "user_id", "userid", "customer_id", "customer", "u")
+ITEM_NAMES = ("item", "item_id", "itemid", "article_id", "article", "movie", "movie_id", "product_id", "i")
+WEIGHT_NAMES = ("weight", "rating", "count", "value", "confidence", "w")
+TIME_NAMES = ("timestamp", "time", "ts", "t", "date", "t_dat", "datetime")
 
 
-def load_interactions(path, user_col=None, item_col=None, weight_col=None, time_col=None):
-    """Read (user, item[, weight][, timestamp]) from TSV/CSV (header optional) or Parquet.
+def load_interactions(path, user_col=None, item_col=None, weight_col=None, time_col=None, sep=None, header=None):
+    """Read (user, item[, weight][, time]) interactions with pandas: CSV/TSV (any ``sep``; .gz etc.
+    by extension) or Parquet (``.parquet``).
 
-    Without a header the columns are user, item, weight, timestamp in that order. Duplicate
-    (user, item) pairs are merged: weights summed, the latest timestamp kept, and counted.
+    Columns: ``user_col`` / ``item_col`` / ``weight_col`` / ``time_col`` are names (with a header)
+    or 0-based positions; ``weight_col=False`` / ``time_col=False`` ignore a column. Defaults: the
+    first column whose name is a usual one (user, user_id, customer_id, ...; item, item_id,
+    article_id, movie, ...; weight, rating, count, value; timestamp, time, date, ...), else
+    positions 0 and 1 for user and item, and 2 / 3 for weight / time when there is no header.
+    ``header``: True, False or None (inferred: the first line is a header when it names a
+    requested or usual column, or when one of its cells is text in a column whose following rows
+    are all numbers). ``sep``: None = tab if the first line has one, else comma if it has one,
+    else whitespace. Times: numbers, or dates pandas can parse (then seconds since the epoch).
+    Weights must be finite and >= 0. Duplicate (user, item) pairs are merged (weights summed, the
+    latest time kept) and counted. Original ids become strings, indices follow their sorted order.
     """
+    import pandas as pd
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NegsampleError(f"interactions file not found: {path}")
-    if path.endswith(".parquet"):
+    if not os.path.isfile(path):
+        raise NegsampleError(f"interactions {path} is not a regular file")
+    if os.path.getsize(path) == 0:
+        raise NegsampleError(f"{path}: empty file, no interactions")
+    parquet = path.endswith(".parquet")
+    if parquet:
         try:
-            import pandas as pd
             df = pd.read_parquet(path)
         except ImportError:
-            raise NegsampleError("reading Parquet needs pandas and pyarrow") from None
-        cols = [str(c) for c in df.columns]
-        rows = None
+            raise NegsampleError("reading Parquet needs pyarrow: pip install 'negsample[pandas]'") from None
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+            raise NegsampleError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+        df.columns = [str(c) for c in df.columns]
+        cols, has_header, line0 = list(df.columns), True, 0
     else:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-        if not lines:
-            raise NegsampleError(f"{path}: no interactions")
-        sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else None)
-        split = (lambda s: s.split(sep)) if sep else (lambda s: s.split())
-        first = [c.strip() for c in split(lines[0])]
-        has_header = not _looks_numeric_row(first) and any(c.lower() in ("user", "user_id", "userid", "item",
-                                                                          "item_id", "itemid") for c in first)
-        cols = first if has_header else ["user", "item", "weight", "timestamp"][:len(first)]
-        rows = [split(ln) for ln in (lines[1:] if has_header else lines)]
-        for i, r in enumerate(rows):
-            if len(r) < 2 or len(r) != len(cols):
-                raise NegsampleError(f"{path}: line {i + 1 + has_header} has {len(r)} fields, expected {len(cols)}")
-        df = None
+        sep, has_header, cols = _sniff(path, sep, header, (user_col, item_col, weight_col, time_col))
+        line0 = 2 if has_header else 1
 
-    def find(name, explicit, options):
+    def find(what, explicit, names, position):
+        if explicit is False:
+            return None
         if explicit is not None:
-            if explicit not in cols:
-                raise NegsampleError(f"{path}: no column {explicit!r} (columns: {', '.join(cols)})")
-            return cols.index(explicit)
-        for o in options:
-            for j, c in enumerate(cols):
-                if c.lower() == o:
-                    return j
+            if isinstance(explicit, (int, np.integer)) and not isinstance(explicit, bool):
+                if not 0 <= explicit < len(cols):
+                    raise NegsampleError(f"{path}: no column {explicit} (the file has {len(cols)} columns)")
+                return cols[explicit]
+            if str(explicit) not in cols:
+                raise NegsampleError(f"{path}: no {what} column {explicit!r} (columns: "
+                                     f"{', '.join(map(str, cols))})")
+            return str(explicit)
+        if has_header:
+            low = {str(c).lower(): c for c in cols}
+            for n in names:
+                if n in low:
+                    return low[n]
+        if position is not None and position < len(cols) and (not has_header or what in ("user", "item")):
+            return cols[position]
         return None
 
-    ui = find("user", user_col, ("user", "user_id", "userid", "u"))
-    ii = find("item", item_col, ("item", "item_id", "itemid", "movie", "i"))
-    if ui is None or ii is None:
-        ui, ii = 0, 1
-    wi = find("weight", weight_col, ("weight", "rating", "count", "w"))
-    ti = find("timestamp", time_col, ("timestamp", "time", "ts", "t", "date"))
-    if df is not None:
-        data = [df.iloc[:, j].to_numpy() if j is not None else None for j in (ui, ii, wi, ti)]
-    else:
-        data = [[r[j].strip() for r in rows] if j is not None else None for j in (ui, ii, wi, ti)]
-    if len(data[0]) == 0:
+    uc = find("user", user_col, USER_NAMES, 0)
+    ic = find("item", item_col, ITEM_NAMES, 1)
+    if uc is None or ic is None or uc == ic:
+        raise NegsampleError(f"{path}: needs distinct user and item columns (columns: {', '.join(map(str, cols))})")
+    wc = find("weight", weight_col, WEIGHT_NAMES, 2)
+    tc = find("time", time_col, TIME_NAMES, 3)
+    if wc in (uc, ic):
+        wc = None
+    if tc in (uc, ic, wc):
+        tc = None
+    if not parquet:
+        df = _read_text(pd, path, sep, has_header, [c for c in (uc, ic, wc, tc) if c is not None], (uc, ic))
+    if len(df) == 0:
         raise NegsampleError(f"{path}: no interactions")
-    user_ids, users = _map_ids(data[0])
-    item_ids, items = _map_ids(data[1])
-    try:
-        weights = np.asarray(data[2], dtype=np.float32) if data[2] is not None else np.ones(users.size, np.float32)
-        times = np.asarray(data[3], dtype=np.float64) if data[3] is not None else None
-    except ValueError:
-        raise NegsampleError(f"{path}: weight/timestamp columns must be numeric") from None
+    for c, what in ((uc, "user"), (ic, "item")):
+        bad = df[c].isna().to_numpy()
+        if bad.any():
+            raise NegsampleError(f"{path}: line {line0 + int(np.argmax(bad))} has no {what} (column {c!r})")
+    users, user_ids = _factorize(df[uc])
+    items, item_ids = _factorize(df[ic])
+    if wc is not None:
+        weights = _numeric(pd, df[wc], path, "weight", wc, line0).astype(np.float32)
+        if np.any(weights < 0):
+            raise NegsampleError(f"{path}: weight column {wc!r} has a negative value on line "
+                                 f"{line0 + int(np.argmax(weights < 0))}; weights must be >= 0")
+    else:
+        weights = np.ones(users.size, np.float32)
+    times = _times(pd, df[tc], path, tc, line0) if tc is not None else None
     return _merge_duplicates(users, items, weights, times, user_ids, item_ids)
+
+
+def _sniff(path, sep, header, requested):
+    """(sep, has_header, column labels: header names or positions) from the file's first lines."""
+    import re
+
+    try:
+        with _open_text(path) as fh:
+            head = [ln for ln in (fh.readline() for _ in range(200)) if ln]
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise NegsampleError(f"{path}: cannot read ({exc})") from None
+    lines = [ln.rstrip("\r\n") for ln in head if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise NegsampleError(f"{path}: no interactions")
+    if sep is None:
+        sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else r"\s+")
+    split = ((lambda x: re.split(r"\s+", x.strip())) if sep == r"\s+"
+             else (lambda x: [c.strip().strip('"') for c in x.split(sep)]))
+    if header is None:
+        header = _infer_header([split(ln) for ln in lines], requested)
+    first = split(lines[0])
+    return sep, bool(header), (first if header else list(range(len(first))))
+
+
+def _open_text(path):
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(path)[1], open)
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+def _read_text(pd, path, sep, header, usecols, id_cols):
+    """DataFrame of the used columns (ids as strings, the others as pandas infers them)."""
+    import re
+
+    try:
+        # all columns are read (no usecols): a line with more fields than the first is an error,
+        # not a silently dropped column
+        df = pd.read_csv(path, sep=sep, header=0 if header else None, dtype={c: str for c in id_cols},
+                         comment="#", skip_blank_lines=True, engine="c")
+    except pd.errors.EmptyDataError:
+        raise NegsampleError(f"{path}: no interactions") from None
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m:
+            raise NegsampleError(f"{path}: line {m.group(2)} has {m.group(3)} fields, expected {m.group(1)} "
+                                 "(every line needs the same columns)") from None
+        raise NegsampleError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise NegsampleError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    if header:
+        df.columns = [str(c).strip() for c in df.columns]
+    return df[usecols]
+
+
+def _infer_header(rows, requested):
+    """True when the first row names a requested or usual column, or has text above a column of
+    numbers (rows: the first lines, split)."""
+    first = rows[0]
+    low = {c.lower() for c in first}
+    names = {str(r).lower() for r in requested if isinstance(r, str)}
+    if names & low or low & set(USER_NAMES + ITEM_NAMES + WEIGHT_NAMES + TIME_NAMES):
+        return True
+    rest = rows[1:]
+    for j, cell in enumerate(first):
+        if _is_number(cell):
+            continue
+        col = [r[j] for r in rest if j < len(r)]
+        if col and all(_is_number(c) for c in col):
+            return True
+    return False
+
+
+def _is_number(s):
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _factorize(column):
+    """(int64 codes, sorted list of str ids)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(column.astype(str), sort=True)
+    return codes.astype(np.int64), [str(x) for x in uniques]
+
+
+def _numeric(pd, column, path, what, name, line0):
+    if column.dtype.kind in "iuf":
+        vals = column.to_numpy(dtype=np.float64)
+    else:
+        vals = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise NegsampleError(f"{path}: {what} column {name!r} is not numeric: {column.iloc[j]!r} on line {line0 + j}"
+                             + (" (pass --no-header if the file has no header, or name the columns)" if j == 0 else ""))
+    return vals
+
+
+def _times(pd, column, path, name, line0):
+    if column.dtype.kind in "iuf":
+        return _numeric(pd, column, path, "time", name, line0)
+    vals = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isfinite(vals).all():
+        return vals
+    if np.isfinite(vals).any():
+        return _numeric(pd, column, path, "time", name, line0)
+    try:
+        t = pd.to_datetime(column, errors="raise")
+    except (ValueError, TypeError):
+        return _numeric(pd, column, path, "time", name, line0)
+    return (t - pd.Timestamp(0, tz=getattr(t.dt, "tz", None))).dt.total_seconds().to_numpy(np.float64)
 
 
 def _merge_duplicates(users, items, weights, times, user_ids, item_ids):
@@ -173,14 +315,6 @@ def _merge_duplicates(users, items, weights, times, user_ids, item_ids):
         weights = w[keep].astype(np.float32)
         times = t[keep] if t is not None else None
     return Interactions(users, items, weights, times, user_ids, item_ids, int(dups))
-
-
-def _looks_numeric_row(cells):
-    try:
-        [float(c) for c in cells]
-        return True
-    except ValueError:
-        return False
 
 
 def leave_last_out(data: Interactions, seed=0):
@@ -233,13 +367,18 @@ class ImplicitModel:
     "uniform", custom weights, mixtures; its filters) or a mode "per-example" | "shared";
     ``negative`` / ``ns_exponent`` are shorthand for the default sampler. ``exclude_known``: the
     user's training items are the sampler's known positives (unless it has its own).
+    weighting: how the values v_e of ``user_items`` count: "confidence" scales each interaction's
+    gradient by c_e = (1 + confidence_alpha v_e) / mean(1 + confidence_alpha v) (mean 1, so the
+    learning rate keeps its meaning); "sample" draws each epoch's n interactions with replacement
+    with probability v_e / sum(v); "none" binarises (every stored entry counts 1).
 
     >>> model = ImplicitModel(dim=64, negative=5, ns_exponent=0.75, epochs=20).fit(user_items)
     >>> ids, scores = model.recommend(np.arange(10), user_items[:10], N=10)
     """
 
     def __init__(self, dim=64, negative=5, ns_exponent=0.75, negatives=None, epochs=20, lr=0.05, min_lr=None,
-                 reg=0.01, loss="bpr", exclude_known=True, threads=2, seed=1, init_std=0.1):
+                 reg=0.01, loss="bpr", weighting="confidence", confidence_alpha=1.0, exclude_known=True, threads=2,
+                 seed=1, init_std=0.1):
         self.sampler = as_sampler(negatives, negative, ns_exponent, modes=TRAIN_MODES)
         self.negative = self.sampler.negative
         self.ns_exponent = self.sampler.ns_exponent
@@ -251,6 +390,10 @@ class ImplicitModel:
         if loss not in LOSSES:
             raise NegsampleError(f"loss must be 'sgns' or 'bpr', got {loss!r}")
         self.loss = loss
+        if weighting not in WEIGHTINGS:
+            raise NegsampleError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+        self.weighting = weighting
+        self.confidence_alpha = check_finite_float("confidence_alpha", confidence_alpha, minimum=0.0)
         self.exclude_known = bool(exclude_known)
         self.threads = check_positive_int("threads", threads)
         self.seed = check_positive_int("seed", seed, minimum=0)
@@ -296,7 +439,7 @@ class ImplicitModel:
         _check_model_size(U, I, self.dim)
         users = np.repeat(np.arange(U, dtype=np.int64), np.diff(X.indptr))
         items = X.indices.astype(np.int64)
-        conf = np.ones(items.size, np.float32)
+        conf, sample_p = self._weights(X.data)
         pop = np.bincount(items, minlength=I).astype(np.float64)
         sampler = self.sampler
         if self.exclude_known and sampler.known_positives is None:
@@ -323,7 +466,7 @@ class ImplicitModel:
         counts_total = np.zeros(N_FILTER_COUNTS, np.int64)
         for epoch in range(self.epochs):
             lr = self.lr - (self.lr - self.min_lr) * epoch / max(1, self.epochs - 1)
-            order = rng.permutation(n).astype(np.int64)
+            order = (rng.permutation(n) if sample_p is None else rng.choice(n, size=n, p=sample_p)).astype(np.int64)
             st = [np.zeros(N_STATS) for _ in range(threads)]
             cnt = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
 
@@ -363,6 +506,21 @@ class ImplicitModel:
                       "hardness": {"mean_margin": s["margin_sum"] / max(s["negatives"], 1),
                                    "hard_fraction": s["hard"] / max(s["negatives"], 1)}}
         return self
+
+    def _weights(self, values):
+        """(conf (n,) float32, sampling probabilities (n,) or None) from the matrix's values."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.size and v.min() < 0:
+            raise NegsampleError("user_items has negative values; weights must be >= 0")
+        n = v.size
+        if self.weighting == "confidence":
+            c = 1.0 + self.confidence_alpha * v
+            return (c / c.mean()).astype(np.float32), None
+        if self.weighting == "sample":
+            if not v.sum() > 0:
+                raise NegsampleError("weighting='sample' needs some positive values in user_items")
+            return np.ones(n, np.float32), v / v.sum()
+        return np.ones(n, np.float32), None
 
     # ------------------------------------------------------------------ ids
     def _ids(self, kind):
@@ -423,7 +581,7 @@ class ImplicitModel:
         return self.user_factors[userids] @ self.item_factors.T + self.item_bias
 
     def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None):
-        """Top-N items for internal user indices, like ``implicit``: returns (ids (B, N) int64,
+        """Top-N items for internal user indices, like ``implicit``: returns (ids (B, N) int32,
         scores (B, N) float32), or 1-D arrays for a scalar ``userid``. ``user_items``: a CSR whose
         rows are those users' interactions (row b for userid[b]), used to filter the items they
         already liked; ``filter_items``: item indices never recommended. Fewer than N candidates:
@@ -445,7 +603,7 @@ class ImplicitModel:
             if liked.shape[1] != self.n_items:
                 raise NegsampleError(f"user_items has {liked.shape[1]} items, the model {self.n_items}")
         n = min(N, self.n_items)
-        ids = np.full((uids.size, N), -1, np.int64)
+        ids = np.full((uids.size, N), -1, np.int32)
         out = np.full((uids.size, N), -np.inf, np.float32)
         for s in range(0, uids.size, 1024):
             sc = self.scores(uids[s:s + 1024]).astype(np.float32)
@@ -476,6 +634,7 @@ class ImplicitModel:
         top = _top_n(sc, N)
         val = np.take_along_axis(sc, top, 1)
         val[:, 0] = np.where(top[:, 0] == iids, 1.0, val[:, 0])
+        top = top.astype(np.int32)
         return (top[0], val[0]) if scalar else (top, val)
 
     # ------------------------------------------------------------------ persistence
@@ -488,7 +647,8 @@ class ImplicitModel:
             strings["item_ids"] = [str(x) for x in self.item_ids]
         meta = {"dim": self.dim, "loss": self.loss, "negative": self.negative, "ns_exponent": self.ns_exponent,
                 "negatives": self.negatives, "epochs": self.epochs, "lr": self.lr, "reg": self.reg,
-                "seed": self.seed, "holdout": self.holdout, "train_fingerprint": self.train_fingerprint,
+                "seed": self.seed, "weighting": self.weighting, "confidence_alpha": self.confidence_alpha,
+                "holdout": self.holdout, "train_fingerprint": self.train_fingerprint,
                 "n_users": self.n_users, "n_items": self.n_items}
         arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
                   "item_bias": self.item_bias, "item_popularity": self.item_popularity}
@@ -510,7 +670,8 @@ class ImplicitModel:
             m = cls(dim=P.shape[1], loss=meta.get("loss", "bpr"), negative=meta.get("negative", 5),
                     ns_exponent=meta.get("ns_exponent", 0.75), negatives=meta.get("negatives", "per-example"),
                     epochs=meta.get("epochs", 1), lr=meta.get("lr", 0.05), reg=meta.get("reg", 0.0),
-                    seed=meta.get("seed", 1))
+                    seed=meta.get("seed", 1), weighting=meta.get("weighting", "confidence"),
+                    confidence_alpha=meta.get("confidence_alpha", 1.0))
         except NegsampleError as exc:
             raise NegsampleError(f"{path}: bad model metadata: {exc}") from None
         m.user_factors, m.item_factors, m.item_bias, m.item_popularity = P, Q, b, pop

@@ -9,12 +9,19 @@ def add_cli(subparsers):
     sub = p.add_subparsers(dest="recsys_command", metavar="SUBCOMMAND")
     t = subparser(sub, "train", help="train a model on INTERACTIONS (user item [weight] [timestamp])")
     t.add_argument("interactions", help="interactions file (TSV/CSV/Parquet)")
+    add_columns(t)
     add_output(t, help="model file to write (.npz)")
     t.add_argument("--dim", type=int, default=64, help="embedding dimension")
     t.add_argument("--epochs", type=int, default=20, help="passes over the interactions")
     t.add_argument("--lr", type=float, default=0.05, help="initial learning rate (decays linearly to 1%%)")
     t.add_argument("--reg", type=float, default=0.01, help="L2 regularisation of the rows touched")
     t.add_argument("--loss", choices=["bpr", "sgns"], default="bpr", help="pairwise BPR or SGNS (logistic) loss")
+    t.add_argument("--weighting", choices=["confidence", "sample", "none"], default="confidence",
+                   help="how the weight column counts: confidence scales each interaction's gradient by "
+                        "1 + ALPHA*weight (normalised to mean 1), sample draws interactions in proportion to "
+                        "their weight, none ignores it")
+    t.add_argument("--confidence-alpha", type=float, default=1.0, metavar="ALPHA",
+                   help="ALPHA of --weighting confidence")
     add_negatives(t, negative=5, ns_exponent=0.75, modes=("per-example", "shared"), noise_of="item popularity",
                   mode_help="per-example: k fresh draws per interaction; shared: one pool of k per 64 interactions")
     t.add_argument("--holdout", choices=["last", "none"], default="last",
@@ -26,6 +33,7 @@ def add_cli(subparsers):
     e = subparser(sub, "eval", help="leave-last-out Recall@K / NDCG@K of a model, with the most-popular baseline")
     e.add_argument("model", help="model file written by `recsys train`")
     e.add_argument("interactions", help="the interactions file the model was trained on")
+    add_columns(e)
     e.add_argument("--k", type=int, default=10, help="cut-off K of the ranking metrics")
     add_run_options(e, with_seed=False, with_threads=False)
     e.set_defaults(func=cmd_eval)
@@ -35,9 +43,44 @@ def add_cli(subparsers):
     r.add_argument("users", nargs="+", help="user ids as in the interactions file")
     r.add_argument("--k", type=int, default=10, help="items per user")
     r.add_argument("--interactions", help="exclude each user's items found in this file")
+    add_columns(r)
     r.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     r.set_defaults(func=cmd_recommend)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def add_columns(p):
+    """Column options of the interactions file (names with a header, 0-based positions without)."""
+    g = p.add_argument_group("interactions file columns")
+    g.add_argument("--user-col", metavar="COL", help="user column (default: user/user_id/customer_id/..., else the 1st)")
+    g.add_argument("--item-col", metavar="COL", help="item column (default: item/item_id/article_id/movie/..., "
+                                                      "else the 2nd)")
+    g.add_argument("--weight-col", metavar="COL", help="weight column (default: weight/rating/count/value, else "
+                                                        "the 3rd without a header; 'none' to ignore)")
+    g.add_argument("--time-col", metavar="COL", help="time column, numbers or dates (default: timestamp/time/"
+                                                      "date/..., else the 4th without a header; 'none' to ignore)")
+    g.add_argument("--sep", help="field separator (default: tab if the first line has one, else comma, else "
+                                 "whitespace)")
+    g.add_argument("--header", dest="header", action="store_true", default=None,
+                   help="the first line names the columns (default: inferred)")
+    g.add_argument("--no-header", dest="header", action="store_false", help="the first line is an interaction")
+
+
+def _col(value):
+    if value is None:
+        return None
+    if value.lower() == "none":
+        return False
+    return int(value) if value.isdigit() else value
+
+
+def load(args, path):
+    from ..recsys import load_interactions
+
+    sep = args.sep.encode().decode("unicode_escape") if args.sep else None  # --sep '\t'
+    return load_interactions(path, user_col=_col(args.user_col), item_col=_col(args.item_col),
+                             weight_col=_col(args.weight_col), time_col=_col(args.time_col), sep=sep,
+                             header=args.header)
 
 
 def _split(data, holdout):
@@ -54,13 +97,14 @@ def _split(data, holdout):
 
 def cmd_train(args):
     from ..io import check_output_path
-    from ..recsys import ImplicitModel, load_interactions
+    from ..recsys import ImplicitModel
 
     check_output_path(args.output, inputs=[args.interactions], what="model")
     model = ImplicitModel(dim=args.dim, negative=args.negative, ns_exponent=args.ns_exponent,
                           negatives=args.negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
-                          threads=args.threads, seed=args.seed)
-    data = load_interactions(args.interactions)
+                          weighting=args.weighting, confidence_alpha=args.confidence_alpha, threads=args.threads,
+                          seed=args.seed)
+    data = load(args, args.interactions)
     train, _, _ = _split(data, args.holdout)
     model.fit(train, progress=not (args.json or args.quiet), holdout=args.holdout)
     model.set_ids(data.user_ids, data.item_ids)
@@ -80,13 +124,13 @@ def cmd_train(args):
 
 def cmd_eval(args):
     from .._common import NegsampleError
-    from ..recsys import ImplicitModel, evaluate, fingerprint, load_interactions, most_popular_scores
+    from ..recsys import ImplicitModel, evaluate, fingerprint, most_popular_scores
 
     model = ImplicitModel.load(args.model)
     if model.holdout == "none":
         raise NegsampleError(f"{args.model} was trained with --holdout none: the held-out items were trained on, "
                              "so leave-last-out metrics would be meaningless; retrain with --holdout last")
-    data = load_interactions(args.interactions)
+    data = load(args, args.interactions)
     if model.user_ids is None or data.user_ids != model.user_ids or data.item_ids != model.item_ids:
         raise NegsampleError("the interactions file does not match the model's users/items")
     train, tu, ti = _split(data, "last")
@@ -109,13 +153,13 @@ def cmd_recommend(args):
     import numpy as np
     import scipy.sparse as sp
 
-    from ..recsys import ImplicitModel, load_interactions
+    from ..recsys import ImplicitModel
 
     model = ImplicitModel.load(args.model)
     uids = model.user_index(args.users)
     liked = sp.csr_matrix((uids.size, model.n_items), dtype=np.float32)
     if args.interactions:
-        data = load_interactions(args.interactions)
+        data = load(args, args.interactions)
         pos = {it: j for j, it in enumerate(model.item_ids)}
         upos = {u: j for j, u in enumerate(data.user_ids)}
         rows, cols = [], []
