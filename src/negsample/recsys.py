@@ -420,11 +420,14 @@ class ImplicitModel:
         return 0 if self.item_factors is None else self.item_factors.shape[0]
 
     # ------------------------------------------------------------------ training
-    def fit(self, user_items, progress=False, instrument=False, holdout=None):
+    def fit(self, user_items, progress=False, instrument=False, holdout=None, monitor_positives=None):
         """Train on ``user_items``: a scipy.sparse (users x items) matrix (internal indices, like
         implicit's ``fit``), or ``Interactions`` (whose original ids the model then keeps).
         ``holdout``: what was held out of the data ("last", "none"; recorded, checked by the CLI's
-        evaluation). ``instrument``: per-item negative counts and gradient norms (one thread)."""
+        evaluation). ``instrument``: per-item negative counts and gradient norms (one thread).
+        ``monitor_positives``: a (users x items) matrix of positives hidden from training (e.g. the
+        held-out test items): how often negatives / candidates hit them is reported in
+        ``stats["adaptive"]["false_negatives"]``."""
         from .kernels.noise import N_FILTER_COUNTS, stream_seed
         from .kernels.recsys import N_STATS, STATS, train_epoch
 
@@ -454,6 +457,20 @@ class ImplicitModel:
         P = (rng.standard_normal((U, self.dim)) * self.init_std).astype(np.float32)
         Q = (rng.standard_normal((I, self.dim)) * self.init_std).astype(np.float32)
         b = np.zeros(I, np.float32)
+        adaptive = sampler.kernel_adaptive()
+        gen = sampler.generator
+        if gen is not None:
+            G_users = (rng.standard_normal((U, gen.dim)) * gen.init_std).astype(np.float32)
+            G_items = (rng.standard_normal((I, gen.dim)) * gen.init_std).astype(np.float32)
+        else:
+            G_users = G_items = np.zeros((1, 1), np.float32)
+        if monitor_positives is not None:
+            mon = _as_user_items(monitor_positives, "monitor_positives")
+            if mon.shape != X.shape:
+                raise NegsampleError(f"monitor_positives has shape {mon.shape}, user_items {X.shape}")
+            mon_indptr, mon_indices = mon.indptr.astype(np.int64), mon.indices.astype(np.int64)
+        else:
+            mon_indptr, mon_indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
         neg_count = np.zeros(I if instrument else 0)
         neg_grad = np.zeros(I if instrument else 0)
         n = items.size
@@ -469,11 +486,13 @@ class ImplicitModel:
             order = (rng.permutation(n) if sample_p is None else rng.choice(n, size=n, p=sample_p)).astype(np.int64)
             st = [np.zeros(N_STATS) for _ in range(threads)]
             cnt = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
+            gstates = [np.zeros(1) for _ in range(threads)] if epoch == 0 else gstates
 
             def run(t, lr=lr, order=order, st=st, cnt=cnt, epoch=epoch):
                 train_epoch(P, Q, b, users, items, conf, order, bounds[t], bounds[t + 1], prob, alias, filt,
                             self.negative, np.float32(lr), np.float32(self.reg), np.uint64(stream_seed(self.seed, epoch, t)),
-                            self.loss == "bpr", sampler.mode == "shared", neg_count, neg_grad, st[t], cnt[t])
+                            self.loss == "bpr", sampler.mode == "shared", adaptive, G_users, G_items, gstates[t],
+                            mon_indptr, mon_indices, neg_count, neg_grad, st[t], cnt[t])
 
             if threads == 1:
                 run(0)
@@ -493,18 +512,21 @@ class ImplicitModel:
         self.holdout = holdout
         self.train_fingerprint = fingerprint(X)
         self.sampler_ = sampler
-        draws = int(total[2]) * self.negative
+        draws = int(total[2]) * (adaptive[0] or self.negative)
         sampler.record(counts_total, draws)
         if sampler is not self.sampler:
             self.sampler.record(counts_total, draws)
         if instrument:
             self.neg_count, self.neg_grad = neg_count, neg_grad
         s = dict(zip(STATS, total.tolist()))
+        report = _adaptive_report(s, sampler, monitor_positives is not None)
+        if gen is not None:
+            self.generator_factors_ = (G_users, G_items)
+        sampler.adaptive_stats_ = report
+        self.sampler.adaptive_stats_ = report
         self.stats = {"train_seconds": time.perf_counter() - t0, "epoch_losses": losses, "interactions": int(n),
                       "negatives": sampler.mode, "negatives_used": int(s["negatives"]),
-                      "filter": sampler.stats_.as_dict(),
-                      "hardness": {"mean_margin": s["margin_sum"] / max(s["negatives"], 1),
-                                   "hard_fraction": s["hard"] / max(s["negatives"], 1)}}
+                      "filter": sampler.stats_.as_dict(), "adaptive": report}
         return self
 
     def _weights(self, values):
@@ -682,6 +704,34 @@ class ImplicitModel:
         m.holdout = meta.get("holdout")
         m.train_fingerprint = meta.get("train_fingerprint")
         return m
+
+
+def _adaptive_report(s, sampler, monitored):
+    """Cost, hardness and false-negative statistics of the negatives used (kernel STATS dict)."""
+    pos = max(s["positives"], 1.0)
+    neg = max(s["negatives"], 1.0)
+    cands = s["candidates"]
+    f = sampler.stats_
+    rep = {"kind": sampler.adaptive or "noise",
+           "self_adversarial": sampler.adversarial_temperature is not None,
+           "cost": {"scores_per_positive": (s["negatives"] + s["extra_scores"]) / pos,
+                    "extra_scores_per_positive": s["extra_scores"] / pos,
+                    "generator_scores_per_positive": s["generator_scores"] / pos,
+                    "candidates_per_positive": cands / pos},
+           "hardness": {"mean_margin": s["margin_sum"] / neg, "hard_fraction": s["hard"] / neg},
+           "false_negatives": {"filtered_rate": f.rejection_rate, "dropped": f.dropped,
+                               "by_reason": dict(f.by_reason)}}
+    if sampler.adaptive in ("dynamic", "dynamic-softmax") and cands:
+        rep["hardness"]["candidate_mean_margin"] = s["candidate_margin_sum"] / cands
+    if monitored:
+        rep["false_negatives"]["hidden_rate"] = s["monitor_hits"] / neg
+        if cands:
+            rep["false_negatives"]["candidate_hidden_rate"] = s["candidate_monitor_hits"] / cands
+    if sampler.adversarial_temperature is not None:
+        rep["weight_entropy"] = s["weight_entropy"] / pos
+    if sampler.generator is not None:
+        rep["mean_reward"] = s["reward_sum"] / neg
+    return rep
 
 
 def _top_n(scores, n):
