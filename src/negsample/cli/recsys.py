@@ -24,6 +24,16 @@ def add_cli(subparsers):
                    help="ALPHA of --weighting confidence")
     add_negatives(t, negative=5, ns_exponent=0.75, modes=("per-example", "shared"), noise_of="item popularity",
                   mode_help="per-example: k fresh draws per interaction; shared: one pool of k per 64 interactions")
+    a = t.add_argument_group("adaptive negatives (docs/design-adaptive.md)")
+    a.add_argument("--candidates", type=int, metavar="M", help="draw M filtered candidates per positive and keep "
+                   "the --negative top-scoring ones (dynamic negatives)")
+    a.add_argument("--candidate-temperature", type=float, metavar="T", help="with --candidates: sample the "
+                   "negatives with probability ∝ exp(score/T) instead of taking the top ones")
+    a.add_argument("--adversarial-temperature", type=float, metavar="ALPHA", help="weight each negative's loss "
+                   "by softmax(ALPHA score) over the positive's negatives (self-adversarial)")
+    a.add_argument("--generator-dim", type=int, metavar="D", help="with --candidates: a generator model of "
+                   "dimension D picks the negatives among the candidates and learns to fool the model")
+    a.add_argument("--generator-lr", type=float, default=0.05, help="learning rate of the generator")
     t.add_argument("--holdout", choices=["last", "none"], default="last",
                    help="hold out each user's latest interaction for `recsys eval`, or train on all (the model "
                         "then cannot be evaluated)")
@@ -100,8 +110,17 @@ def cmd_train(args):
     from ..recsys import ImplicitModel
 
     check_output_path(args.output, inputs=[args.interactions], what="model")
+    from ..samplers import NegativeGenerator, NegativeSampler
+
+    negatives = args.negatives
+    if any(x is not None for x in (args.candidates, args.candidate_temperature, args.adversarial_temperature,
+                                   args.generator_dim)):
+        gen = NegativeGenerator(dim=args.generator_dim, lr=args.generator_lr) if args.generator_dim else None
+        negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
+                                    candidates=args.candidates, candidate_temperature=args.candidate_temperature,
+                                    adversarial_temperature=args.adversarial_temperature, generator=gen)
     model = ImplicitModel(dim=args.dim, negative=args.negative, ns_exponent=args.ns_exponent,
-                          negatives=args.negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
+                          negatives=negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
                           weighting=args.weighting, confidence_alpha=args.confidence_alpha, threads=args.threads,
                           seed=args.seed)
     data = load(args, args.interactions)
@@ -112,7 +131,8 @@ def cmd_train(args):
     out = {"users": data.n_users, "items": data.n_items, "interactions": len(data),
            "train_interactions": int(train.nnz), "duplicates_merged": data.duplicates_merged,
            "holdout": args.holdout, "train_seconds": model.stats["train_seconds"],
-           "final_loss": model.stats["epoch_losses"][-1], "filter": model.stats["filter"], "output": args.output}
+           "final_loss": model.stats["epoch_losses"][-1], "filter": model.stats["filter"],
+           "adaptive": model.stats["adaptive"], "output": args.output}
     if args.json:
         print_json(out)
     else:
