@@ -1,15 +1,18 @@
-"""Recsys: interaction loading, leave-last-out, metrics by hand, excluded positives, training."""
+"""Recsys: interaction loading, leave-last-out, metrics by hand, negatives through the noise core
+(filters, any noise, counts), persistence without pickle, divergence, the CLI."""
 import json
+import zipfile
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy import stats
 
 from negsample import NegsampleError
 from negsample.cli import main
-from negsample.distributions import AliasTable
-from negsample.recsys import (ImplicitModel, _train_kernel, evaluate, fairness_by_decile, leave_last_out,
+from negsample.recsys import (ImplicitModel, Interactions, evaluate, fairness_by_decile, leave_last_out,
                               load_interactions, most_popular_scores, train_two_tower)
+from negsample.samplers import NegativeSampler
 
 
 def write(tmp_path, text, name="inter.tsv"):
@@ -18,19 +21,21 @@ def write(tmp_path, text, name="inter.tsv"):
     return str(p)
 
 
+def small_matrix(U=30, I=40, per_user=5, seed=0):
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(U), per_user)
+    items = np.concatenate([rng.choice(I, per_user, replace=False) for _ in range(U)])
+    return sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
+
+
 def test_loading_merges_duplicates_and_maps_ids(tmp_path):
     path = write(tmp_path, "user\titem\trating\ttimestamp\nalice\tx\t3\t10\nbob\ty\t5\t11\nalice\tx\t1\t30\nalice\tz\t2\t20\n")
     d = load_interactions(path)
     assert d.n_users == 2 and d.n_items == 3 and len(d) == 3 and d.duplicates_merged == 1
     ax = [i for i in range(3) if d.user_ids[d.users[i]] == "alice" and d.item_ids[d.items[i]] == "x"][0]
     assert d.weights[ax] == 4 and d.timestamps[ax] == 30  # summed weight, latest time
-    csv = write(tmp_path, "1,10\n1,11\n2,10\n", "i.csv")  # no header: user, item
-    d2 = load_interactions(csv)
-    assert d2.n_users == 2 and d2.n_items == 2 and d2.timestamps is None
     with pytest.raises(NegsampleError, match="interactions file not found"):
         load_interactions(str(tmp_path / "nope.tsv"))
-    with pytest.raises(NegsampleError, match="line 3 has 1 fields, expected 2"):
-        load_interactions(write(tmp_path, "1,10\n1,11\n2\n", "bad.csv"))
 
 
 def test_leave_last_out_rules(tmp_path):
@@ -54,32 +59,134 @@ def test_metrics_by_hand():
     assert res["recall@k"] == pytest.approx(0.5)
     assert res["ndcg@k"] == pytest.approx((1 / np.log2(3)) / 2)
     assert res["coverage"] == pytest.approx(4 / 5)  # items 1, 2, 3, 4 shown
+    with pytest.raises(NegsampleError, match="k=6 is larger than the catalogue"):
+        evaluate(lambda us: scores[us], train, np.array([0, 1]), np.array([2, 0]), k=6)
 
 
-def test_kernel_never_uses_known_positives_as_negatives():
-    """Instrumented run: items that are known positives of every user are never counted as
-    negatives, though they are the most popular (the noise favours them)."""
+def test_known_positives_are_never_negatives_and_are_counted():
+    """Items 0, 1, 2 are known positives of every user and the most popular (the noise favours
+    them): the instrumented kernel never uses them as negatives; the core's counts say why."""
     rng = np.random.default_rng(0)
     U, I = 30, 40
     users = np.repeat(np.arange(U), 5)
-    items = np.concatenate([np.r_[0, 1, 2, rng.integers(3, I, 2)] for _ in range(U)])
-    known = sp.csr_matrix((np.ones(users.size), (users, items)), shape=(U, I))
-    known.sum_duplicates()
-    known.sort_indices()
-    pop = np.bincount(items, minlength=I).astype(float) + 1
-    table = AliasTable(pop)
-    P = rng.standard_normal((U, 8)).astype(np.float32) * 0.1
-    Q = rng.standard_normal((I, 8)).astype(np.float32) * 0.1
-    b = np.zeros(I, np.float32)
-    neg_count, neg_grad, stats = np.zeros(I), np.zeros(I), np.zeros(4)
-    order = np.arange(users.size)
-    for epoch in range(20):
-        _train_kernel(P, Q, b, users, items, order, 0, users.size, known.indptr.astype(np.int64),
-                      known.indices.astype(np.int64), table.prob, table.alias, 5, np.float32(0.05),
-                      np.float32(0.0), epoch, True, False, neg_count, neg_grad, stats)
-    assert neg_count[:3].sum() == 0
-    assert stats[2] > 0  # and draws of them were rejected and counted
-    assert neg_count.sum() == 20 * users.size * 5 - stats[3]
+    items = np.concatenate([np.r_[0, 1, 2, rng.choice(np.arange(3, I), 2, replace=False)] for _ in range(U)])
+    X = sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
+    sampler = NegativeSampler(negative=5, ns_exponent=1.0)
+    m = ImplicitModel(dim=8, negatives=sampler, epochs=10, threads=1).fit(X, instrument=True)
+    assert m.neg_count[:3].sum() == 0
+    f = m.stats["filter"]
+    assert f["rejected"] > 0 and f["by_reason"]["self"] > 0 and f["by_reason"]["known"] > 0
+    assert f["total"] == 10 * users.size * 5
+    assert m.neg_count.sum() == f["total"] - f["dropped"] == m.stats["negatives_used"]
+    assert sampler.stats_.rejected == f["rejected"]  # reported through sampler.record too
+    # without the known-positive filter they are drawn (the filter is what removes them)
+    m2 = ImplicitModel(dim=8, negatives=sampler.copy(), epochs=2, threads=1, exclude_known=False).fit(X, instrument=True)
+    assert m2.neg_count[:3].sum() > 0 and m2.stats["filter"]["by_reason"]["known"] == 0
+
+
+@pytest.mark.parametrize("mode", ["per-example", "shared"])
+def test_negatives_follow_any_sampler_noise(mode):
+    """Custom noise weights reach the kernel: instrumented negative counts pass a chi-square test
+    against q (the positive item 0 has weight 0, so no draw is rejected)."""
+    U, I = 20, 12
+    X = sp.csr_matrix((np.ones(U, np.float32), (np.arange(U), np.zeros(U, int))), shape=(U, I))
+    w = np.r_[0.0, np.arange(1, I, dtype=float)]
+    s = NegativeSampler(negative=4, noise=w, mode=mode)
+    m = ImplicitModel(dim=4, negatives=s, epochs=200, threads=1).fit(X, instrument=True)
+    q = w / w.sum()
+    assert m.stats["filter"]["rejected"] == 0
+    cnt = m.neg_count[1:]
+    p = stats.chisquare(cnt, q[1:] * cnt.sum()).pvalue
+    if mode == "per-example":
+        assert p > 1e-3
+    assert stats.chisquare(cnt, np.full(I - 1, cnt.sum() / (I - 1))).pvalue < 1e-6  # not uniform
+    # uniform and mixture noises are accepted as well
+    for noise in ("uniform", [(0.5, "frequency"), (0.5, "uniform")]):
+        ImplicitModel(dim=4, negatives=NegativeSampler(noise=noise, mode=mode), epochs=1, threads=1).fit(X)
+
+
+def test_time_filter_uses_the_positive_items_time():
+    """Items with a time within the window of the positive item's time are never negatives."""
+    U, I = 25, 30
+    X = sp.csr_matrix((np.ones(U, np.float32), (np.arange(U), np.full(U, 10))), shape=(U, I))
+    times = np.arange(I, dtype=float)   # item 10's window of 2: items 8..12
+    s = NegativeSampler(negative=5, noise="uniform", times=times, time_window=2.0)
+    m = ImplicitModel(dim=4, negatives=s, epochs=20, threads=1).fit(X, instrument=True)
+    assert m.neg_count[8:13].sum() == 0 and m.neg_count.sum() > 0
+    assert m.stats["filter"]["by_reason"]["time"] > 0
+
+
+def test_seeded_single_thread_runs_are_reproducible():
+    X = small_matrix()
+    a = ImplicitModel(dim=8, epochs=3, threads=1, seed=4).fit(X)
+    b = ImplicitModel(dim=8, epochs=3, threads=1, seed=4).fit(X)
+    c = ImplicitModel(dim=8, epochs=3, threads=1, seed=5).fit(X)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    assert not np.array_equal(a.item_factors, c.item_factors)
+
+
+def test_one_name_per_concept():
+    with pytest.raises(TypeError):
+        ImplicitModel(shared=True)
+    assert ImplicitModel(negatives="shared").negatives == "shared"
+    assert ImplicitModel(negative=3, ns_exponent=0.5).sampler.negative == 3
+    with pytest.raises(NegsampleError, match="supports negatives"):
+        ImplicitModel(negatives="in-batch")
+    with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
+        ImplicitModel(loss="warp")
+
+
+def test_divergence_is_an_error_naming_the_learning_rate():
+    X = small_matrix()
+    with pytest.raises(NegsampleError, match=r"training diverged at epoch \d+ \(non-finite .*lower the learning rate"):
+        ImplicitModel(dim=16, epochs=30, lr=50.0, reg=0.0, init_std=1.0, loss="sgns", threads=1).fit(X)
+
+
+def test_size_checked_before_allocating():
+    X = sp.csr_matrix((np.ones(1, np.float32), ([0], [0])), shape=(10**7, 10**6))
+    with pytest.raises(NegsampleError, match="GiB.*lower the dimension"):
+        ImplicitModel(dim=100_000).fit(X)
+
+
+def test_save_load_round_trip_without_pickle(tmp_path):
+    X = small_matrix()
+    m = ImplicitModel(dim=8, epochs=2, threads=1).fit(X, holdout="last")
+    m.set_ids([f"u{i}" for i in range(30)], [f"i{i}" for i in range(40)])
+    path = tmp_path / "m.npz"
+    m.save(path)
+    with zipfile.ZipFile(path) as zf:  # plain arrays, strings as UTF-8 blobs
+        assert all(n.endswith(".npy") for n in zf.namelist())
+    r = ImplicitModel.load(path)
+    np.testing.assert_array_equal(r.item_factors, m.item_factors)
+    np.testing.assert_array_equal(r.scores([3]), m.scores([3]))
+    assert r.user_ids[3] == "u3" and r.item_index("i7") == 7 and r.holdout == "last"
+    assert r.train_fingerprint == m.train_fingerprint
+
+
+def test_load_rejects_non_models(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(NegsampleError, match="not a negsample recsys-model file"):
+        ImplicitModel.load(empty)
+    other = tmp_path / "other.npz"
+    np.savez(other, user_factors=np.zeros((2, 2), np.float32))
+    with pytest.raises(NegsampleError, match="not a negsample recsys-model file"):
+        ImplicitModel.load(other)
+    from negsample.io import save_arrays
+    bad = tmp_path / "bad.npz"
+    save_arrays(bad, "recsys-model", {"user_factors": np.zeros((2, 3), np.float32),
+                                      "item_factors": np.full((4, 3), np.nan, np.float32),
+                                      "item_bias": np.zeros(4, np.float32)})
+    with pytest.raises(NegsampleError, match="item_factors contains NaN"):
+        ImplicitModel.load(bad)
+    save_arrays(bad, "recsys-model", {"user_factors": np.zeros((2, 3), np.float32),
+                                      "item_factors": np.zeros((4, 3), np.float32),
+                                      "item_bias": np.zeros(5, np.float32)})
+    with pytest.raises(NegsampleError, match="item_bias has shape"):
+        ImplicitModel.load(bad)
+    save_arrays(bad, "word2vec-checkpoint", {"x": np.zeros(1)})
+    with pytest.raises(NegsampleError, match="is a negsample 'word2vec-checkpoint' file, not a recsys-model"):
+        ImplicitModel.load(bad)
 
 
 def test_fairness_by_decile_shares():
@@ -96,33 +203,34 @@ def test_training_beats_most_popular_on_movielens(shared_data):
     d = load_interactions(shared_data / "recsys" / "ml-100k.tsv")
     assert d.n_users == 943 and d.n_items == 1682 and len(d) == 100_000
     mask, test = leave_last_out(d)
-    train = sp.csr_matrix((np.ones(mask.sum(), np.float32), (d.users[mask], d.items[mask])), shape=(943, 1682))
+    train = d.to_csr(mask)
     tu = np.flatnonzero(test >= 0)
     ti = d.items[test[tu]]
     pop = evaluate(most_popular_scores(train), train, tu, ti, k=10)
-    model = ImplicitModel(dim=32, epochs=8, ns_exponent=0.5, threads=2).fit(d, mask)
+    model = ImplicitModel(dim=32, epochs=8, ns_exponent=0.5, threads=2).fit(train)
     ours = evaluate(model.scores, train, tu, ti, k=10)
     assert ours["recall@k"] > pop["recall@k"] + 0.01
     assert ours["coverage"] > pop["coverage"]
 
 
-def test_two_tower_with_logq_trains():
+def test_two_tower_with_in_batch_sampler_trains():
     pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    from negsample.recsys import Interactions
     U, I = 50, 60
     users = rng.integers(0, U, 2000)
     items = (users + rng.integers(0, 3, 2000)) % I  # each user likes 3 neighbouring items
-    d = Interactions(users, items, np.ones(2000, np.float32), None, [str(i) for i in range(U)],
-                     [str(i) for i in range(I)])
-    P, Qf = train_two_tower(d, dim=16, epochs=15, batch_size=256, temperature=0.2, lr=0.05)
+    X = sp.csr_matrix((np.ones(2000, np.float32), (users, items)), shape=(U, I))
+    P, Qf = train_two_tower(X, dim=16, epochs=15, batch_size=256, temperature=0.2, lr=0.05,
+                            negatives=NegativeSampler(mode="in-batch", ns_exponent=1.0))
     assert P.shape == (U, 16) and Qf.shape == (I, 16)
     top = np.argsort(-(P @ Qf.T), 1)[:, :3]
     hits = np.mean([len(set(top[u]) & {(u + j) % I for j in range(3)}) / 3 for u in range(U)])
     assert hits > 0.6
+    with pytest.raises(NegsampleError, match="supports negatives in-batch"):
+        train_two_tower(X, negatives="per-example")
 
 
-def test_cli_train_eval_recommend(tmp_path, capsys):
+def _cli_data(tmp_path):
     rng = np.random.default_rng(1)
     rows = ["user\titem\ttimestamp"]
     for u in range(40):
@@ -130,11 +238,16 @@ def test_cli_train_eval_recommend(tmp_path, capsys):
             rows.append(f"u{u}\ti{(i + u) % 30}\t{t}")
     rows.append("u0\ti0\t99")
     rows.append("u0\ti0\t100")  # a duplicate, merged
-    path = write(tmp_path, "\n".join(rows) + "\n")
+    return write(tmp_path, "\n".join(rows) + "\n")
+
+
+def test_cli_train_eval_recommend(tmp_path, capsys):
+    path = _cli_data(tmp_path)
     model = str(tmp_path / "m.npz")
-    assert main(["recsys", "train", path, "-o", model, "--dim", "8", "--epochs", "3", "--json"]) == 0
+    assert main(["recsys", "train", path, "-o", model, "--dim", "8", "--epochs", "3", "--negatives", "shared",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["duplicates_merged"] == 1 and out["users"] == 40
+    assert out["duplicates_merged"] == 1 and out["users"] == 40 and out["holdout"] == "last"
     assert main(["recsys", "eval", model, path, "--k", "5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= res["recall@k"] <= 1 and res["users"] == 40 and "most_popular" in res
@@ -142,5 +255,164 @@ def test_cli_train_eval_recommend(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
     assert main(["recsys", "recommend", model, "nobody"]) == 2
     assert "unknown user 'nobody'" in capsys.readouterr().err
-    with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
-        ImplicitModel(loss="warp")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    path = _cli_data(tmp_path)
+    model = str(tmp_path / "m.npz")
+    # a model trained on everything cannot be evaluated by leave-last-out
+    assert main(["recsys", "train", path, "-o", model, "--dim", "4", "--epochs", "1", "--holdout", "none",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["recsys", "eval", model, path]) == 2
+    err = capsys.readouterr().err
+    assert "--holdout none" in err and err.count("\n") == 1
+    assert main(["recsys", "train", path, "-o", model, "--dim", "4", "--epochs", "1", "--quiet"]) == 0
+    assert main(["recsys", "eval", model, path, "--k", "31"]) == 2
+    assert "k=31 is larger than the catalogue (30 items)" in capsys.readouterr().err
+    assert main(["recsys", "eval", path, path]) == 2          # not a model
+    assert "is not a negsample recsys-model file" in capsys.readouterr().err
+    assert main(["recsys", "train", path, "-o", model, "--dim", "16", "--epochs", "30", "--lr", "1000",
+                 "--reg", "0", "--loss", "sgns", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "--lr" in err and err.count("\n") == 1
+    assert main(["recsys", "train", path, "-o", path]) == 2   # output = input, refused before work
+    assert "is the input file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- issue 15: implicit users
+
+def test_loader_headers_separators_and_columns(tmp_path):
+    # a header with names outside the usual ones is recognised (text above numbers)
+    d = load_interactions(write(tmp_path, "customer_id,article_id\nc1,100\nc2,101\nc1,101\n", "h.csv"))
+    assert len(d) == 3 and d.item_ids == ["100", "101"] and "article_id" not in d.item_ids
+    # no header: user, item, weight, time by position; ids kept verbatim ("007" stays "007")
+    d = load_interactions(write(tmp_path, "1,007,2.5,10\n2,8,1,11\n", "n.csv"))
+    assert d.item_ids == ["007", "8"] and d.weights.tolist() == [2.5, 1.0] and d.timestamps.tolist() == [10, 11]
+    # explicit options: separator, header, named columns, weight column ignored
+    path = write(tmp_path, "a;b;score;when\nx;p;4;2024-01-02\ny;q;5;2024-01-01\n", "s.txt")
+    d = load_interactions(path, sep=";", header=True, user_col="b", item_col="a", weight_col=False, time_col="when")
+    assert d.user_ids == ["p", "q"] and d.item_ids == ["x", "y"] and d.weights.tolist() == [1, 1]
+    assert d.timestamps[0] - d.timestamps[1] == 86400  # dates -> seconds
+    d = load_interactions(write(tmp_path, "u1 i1\nu2 i2\n", "w.txt"), header=False)
+    assert d.user_ids == ["u1", "u2"]
+    df = __import__("pandas").DataFrame({"user_id": ["a", "b"], "item_id": [1, 2], "rating": [3.0, 4.0]})
+    df.to_parquet(tmp_path / "x.parquet")
+    d = load_interactions(str(tmp_path / "x.parquet"))
+    assert d.item_ids == ["1", "2"] and d.weights.tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty file, no interactions"),
+    ("user\titem\n", "no interactions"),
+    ("user,item,rating\nu,i,3\nu,j,lots\n", "weight column 'rating' is not numeric: 'lots' on line 3"),
+    ("u1,i1\nu2,i2\nu3,i3,5\n", "line 3 has 3 fields, expected 2"),
+    ("user,item,rating\nu,i,-1\n", "negative value on line 2"),
+])
+def test_loader_errors_are_one_line(tmp_path, text, message):
+    with pytest.raises(NegsampleError, match=message):
+        load_interactions(write(tmp_path, text, "bad.csv"))
+    with pytest.raises(NegsampleError, match="no user column 'who'"):
+        load_interactions(write(tmp_path, "user,item\nu,i\n", "ok.csv"), user_col="who")
+
+
+def _weighted_pairs(U=60, I=20, seed=0):
+    """Each user has two items: a (weight 20) and b (weight 0.2); which item is which is random."""
+    rng = np.random.default_rng(seed)
+    a = np.array([rng.choice(I, 2, replace=False) for _ in range(U)])
+    users = np.repeat(np.arange(U), 2)
+    X = sp.csr_matrix((np.tile([20.0, 0.2], U).astype(np.float32), (users, a.ravel())), shape=(U, I))
+    return X, a
+
+
+@pytest.mark.parametrize("weighting", ["confidence", "sample"])
+def test_fit_uses_the_matrix_values(weighting):
+    """Users must rank their heavy item above their light one when weights count; with the values
+    ignored (weighting="none") it is a coin toss. Fails if fit binarises the matrix."""
+    X, a = _weighted_pairs()
+    U = X.shape[0]
+
+    def heavy_first(m):
+        s = m.scores(np.arange(U))
+        return np.mean(s[np.arange(U), a[:, 0]] > s[np.arange(U), a[:, 1]])
+
+    kw = dict(dim=8, epochs=60, lr=0.05, negative=3, ns_exponent=0.0, threads=1, seed=3)
+    weighted = heavy_first(ImplicitModel(weighting=weighting, confidence_alpha=1.0, **kw).fit(X))
+    ignored = heavy_first(ImplicitModel(weighting="none", **kw).fit(X))
+    assert weighted > 0.85
+    assert ignored < 0.75
+
+
+def test_recommend_batched_filters_liked_items_and_maps_ids():
+    X = small_matrix(U=30, I=40)
+    m = ImplicitModel(dim=8, epochs=3, threads=1).fit(X)
+    users = np.array([0, 5, 7])
+    ids, scores = m.recommend(users, X[users], N=10)
+    assert ids.shape == scores.shape == (3, 10) and ids.dtype == np.int32
+    for b, u in enumerate(users):
+        assert not set(ids[b]) & set(X[u].indices)                        # liked items filtered
+        full = m.scores([u])[0]
+        full[X[u].indices] = -np.inf
+        np.testing.assert_array_equal(ids[b], np.argsort(-full, kind="stable")[:10])
+        assert np.all(np.diff(scores[b]) <= 0)
+    one, s1 = m.recommend(5, X[5], N=4)
+    assert one.shape == (4,) and list(one) == list(ids[1][:4])
+    unfiltered, _ = m.recommend(users, X[users], N=40, filter_already_liked_items=False)
+    assert set(X[0].indices) <= set(unfiltered[0])
+    with pytest.raises(NegsampleError, match="one row per userid"):
+        m.recommend(users, X, N=3)
+    sim, simscores = m.similar_items([2, 3], N=5)
+    assert sim.shape == (2, 5) and list(sim[:, 0]) == [2, 3] and simscores[0, 0] == pytest.approx(1.0)
+    with pytest.raises(NegsampleError, match="no original user ids"):
+        m.user_index("u1")
+    m.set_ids([f"u{i}" for i in range(30)], [f"i{i}" for i in range(40)])
+    assert list(m.user_index(["u5", "u7"])) == [5, 7] and m.item_labels(ids[0][:2]).tolist() == \
+        [f"i{j}" for j in ids[0][:2]]
+
+
+def test_recommend_agrees_with_implicits_ranking_metrics():
+    """implicit's ranking_metrics_at_k drives our recommend (its protocol: train items filtered);
+    its precision (one test item per user = hit rate) and ndcg equal our evaluate's numbers."""
+    pytest.importorskip("implicit")
+    from implicit.evaluation import ranking_metrics_at_k
+
+    X = small_matrix(U=60, I=50, per_user=6, seed=2)
+    rng = np.random.default_rng(0)
+    rows = X.tolil().rows
+    test_items = np.array([rng.choice(r) for r in rows])
+    train = X.tolil()
+    for u, i in enumerate(test_items):
+        train[u, i] = 0
+    train = train.tocsr()
+    train.eliminate_zeros()
+    test = sp.csr_matrix((np.ones(60, np.float32), (np.arange(60), test_items)), shape=X.shape)
+    m = ImplicitModel(dim=8, epochs=5, threads=1).fit(train)
+    theirs = ranking_metrics_at_k(m, train, test, K=10, show_progress=False)
+    ours = evaluate(m.scores, train, np.arange(60), test_items, k=10)
+    assert theirs["precision"] == pytest.approx(ours["recall@k"])
+    assert theirs["ndcg"] == pytest.approx(ours["ndcg@k"])
+
+
+def test_cli_column_options(tmp_path, capsys):
+    rows = ["c\ta\tw"] + [f"cust{u}\tart{(u * 7 + j) % 25}\t{1 + j % 3}" for u in range(30) for j in range(5)]
+    path = write(tmp_path, "\n".join(rows) + "\n", "custom.tsv")
+    model = str(tmp_path / "m.npz")
+    assert main(["recsys", "train", path, "-o", model, "--user-col", "c", "--item-col", "a", "--weight-col", "w",
+                 "--dim", "4", "--epochs", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["users"] == 30 and out["items"] == 25 and out["interactions"] == 150
+    assert main(["recsys", "train", path, "-o", model, "--no-header", "--dim", "4", "--epochs", "1"]) == 2
+    assert "weight column 2 is not numeric: 'w' on line 1" in capsys.readouterr().err
+
+
+def test_from_implicit_doc_runs():
+    """Every ```python block of docs/from-implicit.md, run in order in one namespace."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "from-implicit.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    ns = {}
+    for block in blocks:
+        exec(compile(block, "docs/from-implicit.md", "exec"), ns)

@@ -1,44 +1,50 @@
 """Recommendation from implicit feedback with popularity-aware negatives.
 
 Model: user vectors p_u, item vectors q_i and item biases b_i; score x_ui = p_u . q_i + b_i.
-Objective per observed (u, i) with k negatives j ~ popularity(j)^alpha, the user's known
-positives excluded (redrawn up to 10 times, then skipped and counted):
-- ``loss="sgns"``: ln s(x_ui) + sum_j ln s(-x_uj)
+Objective per observed (u, i) with k negatives j drawn by a ``NegativeSampler`` through the noise
+core (default: q(j) ∝ popularity(j)^ns_exponent, the user's training items excluded as known
+positives, redrawn up to ``max_redraw`` times, then dropped and counted):
 - ``loss="bpr"``:  sum_j ln s(x_ui - x_uj)
+- ``loss="sgns"``: ln s(x_ui) + sum_j ln s(-x_uj)
 plus L2 regularisation ``reg`` on the rows touched; SGD with linear learning-rate decay, Python
-threads running a nogil numba kernel on disjoint slices of the shuffled interactions (Hogwild).
-``shared=True`` draws one pool of k negatives per block of 64 interactions.
+threads running the nogil numba kernel ``negsample.kernels.recsys.train_epoch`` on disjoint slices
+of the shuffled interactions (Hogwild). ``negatives="shared"`` draws one pool of k negatives per
+block of 64 interactions (each entry still filtered per interaction).
+
+Ids: the matrix API (``fit(user_items)``, ``recommend``, ``similar_items``) uses internal row /
+column indices, like ``implicit``; ``user_index`` / ``item_index`` / ``item_labels`` map between
+original ids (strings, from ``load_interactions``) and indices.
 
 Evaluation (``leave_last_out`` + ``evaluate``): each user's latest interaction (by timestamp;
 file order breaks ties; a seeded random one when there are no timestamps) is held out; users
 with a single interaction keep it in training and are not evaluated. Recall@K and NDCG@K rank
 all items except the user's training items; catalogue coverage is the share of items that
-appear in some top-K list. ``fairness`` reports, per popularity decile, the share of negative
-draws and of the negatives' gradient norm |dL/dq_j| = |g| |p_u|.
+appear in some top-K list. ``fairness_by_decile`` reports, per popularity decile, the share of
+negative draws and of the negatives' gradient norm |dL/dq_j| = |g| |p_u|.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
+import hashlib
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
-from .io import atomic_write
-from ._common import (NegsampleError, Progress, as_rng, check_finite_float,
-                      check_positive_int)
-from .distributions import AliasTable, unigram
-from .kernels.csr import csr_contains as _known
+from . import io as nsio
+from ._common import NegsampleError, Progress, as_rng, check_finite_float, check_positive_int
+from .samplers import NegativeSampler, as_sampler
 
 __all__ = ["Interactions", "load_interactions", "leave_last_out", "ImplicitModel", "evaluate",
-           "most_popular_scores", "fairness_by_decile", "train_two_tower"]
+           "most_popular_scores", "fairness_by_decile", "train_two_tower", "MODEL_KIND"]
+
+MODEL_KIND = "recsys-model"
+MODEL_VERSION = 1
+LOSSES = ("bpr", "sgns")
+TRAIN_MODES = ("per-example", "shared")
+WEIGHTINGS = ("confidence", "sample", "none")
 
 
 # --------------------------------------------------------------------------- data
@@ -67,85 +73,235 @@ class Interactions:
     def __len__(self):
         return int(self.users.size)
 
-    def csr(self):
-        m = sp.csr_matrix((np.ones(len(self), np.float32), (self.users, self.items)),
-                          shape=(self.n_users, self.n_items))
+    def to_csr(self, mask=None, weights=True):
+        """users x items CSR (float32) of the interactions selected by ``mask`` (bool (n,)), values
+        = the weights (or 1 with ``weights=False``)."""
+        sel = slice(None) if mask is None else np.asarray(mask, bool)
+        u, i = self.users[sel], self.items[sel]
+        v = self.weights[sel] if weights else np.ones(u.size, np.float32)
+        m = sp.csr_matrix((v.astype(np.float32), (u, i)), shape=(self.n_users, self.n_items))
         m.sum_duplicates()
         m.sort_indices()
         return m
 
-
-def _map_ids(values):
-    uniq, inv = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
-    return list(uniq), inv.astype(np.int64)
+    csr = to_csr
 
 
-def load_interactions(path, user_col=None, item_col=None, weight_col=None, time_col=None):
-    """Read (user, item[, weight][, timestamp]) from TSV/CSV (header optional) or Parquet.
+USER_NAMES = ("user", "user_id", "userid", "customer_id", "customer", "u")
+ITEM_NAMES = ("item", "item_id", "itemid", "article_id", "article", "movie", "movie_id", "product_id", "i")
+WEIGHT_NAMES = ("weight", "rating", "count", "value", "confidence", "w")
+TIME_NAMES = ("timestamp", "time", "ts", "t", "date", "t_dat", "datetime")
 
-    Without a header the columns are user, item, weight, timestamp in that order. Duplicate
-    (user, item) pairs are merged: weights summed, the latest timestamp kept, and counted.
+
+def load_interactions(path, user_col=None, item_col=None, weight_col=None, time_col=None, sep=None, header=None):
+    """Read (user, item[, weight][, time]) interactions with pandas: CSV/TSV (any ``sep``; .gz etc.
+    by extension) or Parquet (``.parquet``).
+
+    Columns: ``user_col`` / ``item_col`` / ``weight_col`` / ``time_col`` are names (with a header)
+    or 0-based positions; ``weight_col=False`` / ``time_col=False`` ignore a column. Defaults: the
+    first column whose name is a usual one (user, user_id, customer_id, ...; item, item_id,
+    article_id, movie, ...; weight, rating, count, value; timestamp, time, date, ...), else
+    positions 0 and 1 for user and item, and 2 / 3 for weight / time when there is no header.
+    ``header``: True, False or None (inferred: the first line is a header when it names a
+    requested or usual column, or when one of its cells is text in a column whose following rows
+    are all numbers). ``sep``: None = tab if the first line has one, else comma if it has one,
+    else whitespace. Times: numbers, or dates pandas can parse (then seconds since the epoch).
+    Weights must be finite and >= 0. Duplicate (user, item) pairs are merged (weights summed, the
+    latest time kept) and counted. Original ids become strings, indices follow their sorted order.
     """
+    import pandas as pd
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NegsampleError(f"interactions file not found: {path}")
-    if path.endswith(".parquet"):
+    if not os.path.isfile(path):
+        raise NegsampleError(f"interactions {path} is not a regular file")
+    if os.path.getsize(path) == 0:
+        raise NegsampleError(f"{path}: empty file, no interactions")
+    parquet = path.endswith(".parquet")
+    if parquet:
         try:
-            import pandas as pd
             df = pd.read_parquet(path)
         except ImportError:
-            raise NegsampleError("reading Parquet needs pandas and pyarrow") from None
-        cols = [str(c) for c in df.columns]
-        rows = None
+            raise NegsampleError("reading Parquet needs pyarrow: pip install 'negsample[pandas]'") from None
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+            raise NegsampleError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+        df.columns = [str(c) for c in df.columns]
+        cols, has_header, line0 = list(df.columns), True, 0
     else:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-        if not lines:
-            raise NegsampleError(f"{path}: no interactions")
-        sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else None)
-        split = (lambda s: s.split(sep)) if sep else (lambda s: s.split())
-        first = [c.strip() for c in split(lines[0])]
-        has_header = not _looks_numeric_row(first) and any(c.lower() in ("user", "user_id", "userid", "item",
-                                                                          "item_id", "itemid") for c in first)
-        cols = first if has_header else ["user", "item", "weight", "timestamp"][:len(first)]
-        rows = [split(ln) for ln in (lines[1:] if has_header else lines)]
-        for i, r in enumerate(rows):
-            if len(r) < 2 or len(r) != len(cols):
-                raise NegsampleError(f"{path}: line {i + 1 + has_header} has {len(r)} fields, expected {len(cols)}")
-        df = None
+        sep, has_header, cols = _sniff(path, sep, header, (user_col, item_col, weight_col, time_col))
+        line0 = 2 if has_header else 1
 
-    def find(name, explicit, options):
+    def find(what, explicit, names, position):
+        if explicit is False:
+            return None
         if explicit is not None:
-            if explicit not in cols:
-                raise NegsampleError(f"{path}: no column {explicit!r} (columns: {', '.join(cols)})")
-            return cols.index(explicit)
-        for o in options:
-            for j, c in enumerate(cols):
-                if c.lower() == o:
-                    return j
+            if isinstance(explicit, (int, np.integer)) and not isinstance(explicit, bool):
+                if not 0 <= explicit < len(cols):
+                    raise NegsampleError(f"{path}: no column {explicit} (the file has {len(cols)} columns)")
+                return cols[explicit]
+            if str(explicit) not in cols:
+                raise NegsampleError(f"{path}: no {what} column {explicit!r} (columns: "
+                                     f"{', '.join(map(str, cols))})")
+            return str(explicit)
+        if has_header:
+            low = {str(c).lower(): c for c in cols}
+            for n in names:
+                if n in low:
+                    return low[n]
+        if position is not None and position < len(cols) and (not has_header or what in ("user", "item")):
+            return cols[position]
         return None
 
-    ui = find("user", user_col, ("user", "user_id", "userid", "u"))
-    ii = find("item", item_col, ("item", "item_id", "itemid", "movie", "i"))
-    if ui is None or ii is None:
-        ui, ii = 0, 1
-    wi = find("weight", weight_col, ("weight", "rating", "count", "w"))
-    ti = find("timestamp", time_col, ("timestamp", "time", "ts", "t", "date"))
-    if df is not None:
-        data = [df.iloc[:, j].to_numpy() if j is not None else None for j in (ui, ii, wi, ti)]
-    else:
-        data = [[r[j].strip() for r in rows] if j is not None else None for j in (ui, ii, wi, ti)]
-    if len(data[0]) == 0:
+    uc = find("user", user_col, USER_NAMES, 0)
+    ic = find("item", item_col, ITEM_NAMES, 1)
+    if uc is None or ic is None or uc == ic:
+        raise NegsampleError(f"{path}: needs distinct user and item columns (columns: {', '.join(map(str, cols))})")
+    wc = find("weight", weight_col, WEIGHT_NAMES, 2)
+    tc = find("time", time_col, TIME_NAMES, 3)
+    if wc in (uc, ic):
+        wc = None
+    if tc in (uc, ic, wc):
+        tc = None
+    if not parquet:
+        df = _read_text(pd, path, sep, has_header, [c for c in (uc, ic, wc, tc) if c is not None], (uc, ic))
+    if len(df) == 0:
         raise NegsampleError(f"{path}: no interactions")
-    user_ids, users = _map_ids(data[0])
-    item_ids, items = _map_ids(data[1])
+    for c, what in ((uc, "user"), (ic, "item")):
+        bad = df[c].isna().to_numpy()
+        if bad.any():
+            raise NegsampleError(f"{path}: line {line0 + int(np.argmax(bad))} has no {what} (column {c!r})")
+    users, user_ids = _factorize(df[uc])
+    items, item_ids = _factorize(df[ic])
+    if wc is not None:
+        weights = _numeric(pd, df[wc], path, "weight", wc, line0).astype(np.float32)
+        if np.any(weights < 0):
+            raise NegsampleError(f"{path}: weight column {wc!r} has a negative value on line "
+                                 f"{line0 + int(np.argmax(weights < 0))}; weights must be >= 0")
+    else:
+        weights = np.ones(users.size, np.float32)
+    times = _times(pd, df[tc], path, tc, line0) if tc is not None else None
+    return _merge_duplicates(users, items, weights, times, user_ids, item_ids)
+
+
+def _sniff(path, sep, header, requested):
+    """(sep, has_header, column labels: header names or positions) from the file's first lines."""
+    import re
+
     try:
-        weights = np.asarray(data[2], dtype=np.float32) if data[2] is not None else np.ones(users.size, np.float32)
-        times = np.asarray(data[3], dtype=np.float64) if data[3] is not None else None
+        with _open_text(path) as fh:
+            head = [ln for ln in (fh.readline() for _ in range(200)) if ln]
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise NegsampleError(f"{path}: cannot read ({exc})") from None
+    lines = [ln.rstrip("\r\n") for ln in head if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise NegsampleError(f"{path}: no interactions")
+    if sep is None:
+        sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else r"\s+")
+    split = ((lambda x: re.split(r"\s+", x.strip())) if sep == r"\s+"
+             else (lambda x: [c.strip().strip('"') for c in x.split(sep)]))
+    if header is None:
+        header = _infer_header([split(ln) for ln in lines], requested)
+    first = split(lines[0])
+    return sep, bool(header), (first if header else list(range(len(first))))
+
+
+def _open_text(path):
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(path)[1], open)
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+def _read_text(pd, path, sep, header, usecols, id_cols):
+    """DataFrame of the used columns (ids as strings, the others as pandas infers them)."""
+    import re
+
+    try:
+        # all columns are read (no usecols): a line with more fields than the first is an error,
+        # not a silently dropped column
+        df = pd.read_csv(path, sep=sep, header=0 if header else None, dtype={c: str for c in id_cols},
+                         comment="#", skip_blank_lines=True, engine="c")
+    except pd.errors.EmptyDataError:
+        raise NegsampleError(f"{path}: no interactions") from None
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m:
+            raise NegsampleError(f"{path}: line {m.group(2)} has {m.group(3)} fields, expected {m.group(1)} "
+                                 "(every line needs the same columns)") from None
+        raise NegsampleError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise NegsampleError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    if header:
+        df.columns = [str(c).strip() for c in df.columns]
+    return df[usecols]
+
+
+def _infer_header(rows, requested):
+    """True when the first row names a requested or usual column, or has text above a column of
+    numbers (rows: the first lines, split)."""
+    first = rows[0]
+    low = {c.lower() for c in first}
+    names = {str(r).lower() for r in requested if isinstance(r, str)}
+    if names & low or low & set(USER_NAMES + ITEM_NAMES + WEIGHT_NAMES + TIME_NAMES):
+        return True
+    rest = rows[1:]
+    for j, cell in enumerate(first):
+        if _is_number(cell):
+            continue
+        col = [r[j] for r in rest if j < len(r)]
+        if col and all(_is_number(c) for c in col):
+            return True
+    return False
+
+
+def _is_number(s):
+    try:
+        float(s)
+        return True
     except ValueError:
-        raise NegsampleError(f"{path}: weight/timestamp columns must be numeric") from None
-    # merge duplicates
+        return False
+
+
+def _factorize(column):
+    """(int64 codes, sorted list of str ids)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(column.astype(str), sort=True)
+    return codes.astype(np.int64), [str(x) for x in uniques]
+
+
+def _numeric(pd, column, path, what, name, line0):
+    if column.dtype.kind in "iuf":
+        vals = column.to_numpy(dtype=np.float64)
+    else:
+        vals = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise NegsampleError(f"{path}: {what} column {name!r} is not numeric: {column.iloc[j]!r} on line {line0 + j}"
+                             + (" (pass --no-header if the file has no header, or name the columns)" if j == 0 else ""))
+    return vals
+
+
+def _times(pd, column, path, name, line0):
+    if column.dtype.kind in "iuf":
+        return _numeric(pd, column, path, "time", name, line0)
+    vals = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isfinite(vals).all():
+        return vals
+    if np.isfinite(vals).any():
+        return _numeric(pd, column, path, "time", name, line0)
+    try:
+        t = pd.to_datetime(column, errors="raise")
+    except (ValueError, TypeError):
+        return _numeric(pd, column, path, "time", name, line0)
+    return (t - pd.Timestamp(0, tz=getattr(t.dt, "tz", None))).dt.total_seconds().to_numpy(np.float64)
+
+
+def _merge_duplicates(users, items, weights, times, user_ids, item_ids):
     key = users * len(item_ids) + items
     order = np.argsort(key, kind="stable")
     uniq, start = np.unique(key[order], return_index=True)
@@ -158,15 +314,7 @@ def load_interactions(path, user_col=None, item_col=None, weight_col=None, time_
         users, items = users[first][keep], items[first][keep]
         weights = w[keep].astype(np.float32)
         times = t[keep] if t is not None else None
-    return Interactions(users, items, weights, times, user_ids, item_ids, dups)
-
-
-def _looks_numeric_row(cells):
-    try:
-        [float(c) for c in cells]
-        return True
-    except ValueError:
-        return False
+    return Interactions(users, items, weights, times, user_ids, item_ids, int(dups))
 
 
 def leave_last_out(data: Interactions, seed=0):
@@ -188,182 +336,163 @@ def leave_last_out(data: Interactions, seed=0):
     return train, test_idx
 
 
-# --------------------------------------------------------------------------- kernel
-
-@njit(nogil=True, cache=True, inline="always")
-def _draw_item(prob, alias, n_items, state):
-    """One alias draw with the kernel's 64-bit LCG: returns (new state, item)."""
-    state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-    xr = (state >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n_items
-    col = min(int(xr), n_items - 1)
-    if (xr - col) < prob[col]:
-        return state, col
-    return state, alias[col]
+def fingerprint(user_items) -> str:
+    """A short hash of a user-item matrix's sparsity pattern (which (user, item) pairs it holds)."""
+    m = _as_user_items(user_items)
+    h = hashlib.sha1()
+    h.update(np.asarray(m.shape, np.int64).tobytes())
+    h.update(m.indptr.astype(np.int64).tobytes())
+    h.update(m.indices.astype(np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 
-@njit(nogil=True, cache=True, fastmath=True)
-def _train_kernel(P, Q, b, users, items, order, start, end, indptr, indices, prob, alias, negative, lr, reg,
-                  seed, bpr, shared, neg_count, neg_grad, stats):
-    """SGD over interactions order[start:end]. stats: [loss, terms, rejected, skipped]."""
-    d = P.shape[1]
-    n_items = Q.shape[0]
-    rng_state = np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-    gu = np.empty(d, np.float32)
-    pool = np.empty(negative, np.int64)
-    instrument = neg_count.shape[0] == n_items
-    one = np.float32(1.0)
-    for t in range(start, end):
-        e = order[t]
-        u = users[e]
-        i = items[e]
-        if shared and ((t - start) % 64 == 0):
-            for m in range(negative):
-                rng_state, pool[m] = _draw_item(prob, alias, n_items, rng_state)
-        for x in range(d):
-            gu[x] = 0.0
-        # positive score
-        xi = b[i]
-        for x in range(d):
-            xi += P[u, x] * Q[i, x]
-        track = (t & 7) == 0  # loss estimate on every 8th interaction
-        if not bpr:
-            sg = one / (one + np.exp(-xi))
-            g = (one - sg) * lr
-            if track:
-                stats[0] -= np.log(max(sg, 1e-12))
-                stats[1] += 1
-            for x in range(d):
-                gu[x] += g * Q[i, x]
-                Q[i, x] = (one - lr * reg) * Q[i, x] + g * P[u, x]
-            b[i] += g
-        for m in range(negative):
-            if shared:
-                c = pool[m]
-            else:
-                rng_state, c = _draw_item(prob, alias, n_items, rng_state)
-            tries = 0
-            while (c == i or _known(indptr, indices, u, c)) and tries < 10:
-                stats[2] += 1  # a known positive (false negative): redraw from the noise
-                tries += 1
-                rng_state, c = _draw_item(prob, alias, n_items, rng_state)
-            if c == i or _known(indptr, indices, u, c):
-                stats[3] += 1
-                continue
-            j = c
-            xj = b[j]
-            for x in range(d):
-                xj += P[u, x] * Q[j, x]
-            if bpr:
-                z = xi - xj
-                sz = one / (one + np.exp(-z))
-                g = (one - sz) * lr
-                if track:
-                    stats[0] -= np.log(max(sz, 1e-12))
-                    stats[1] += 1
-                # d/dp_u = g (q_i - q_j); d/dq_i = g p_u; d/dq_j = -g p_u (separate loops vectorise)
-                decay = one - lr * reg
-                for x in range(d):
-                    gu[x] += g * (Q[i, x] - Q[j, x])
-                for x in range(d):
-                    Q[j, x] = decay * Q[j, x] - g * P[u, x]
-                for x in range(d):
-                    Q[i, x] = decay * Q[i, x] + g * P[u, x]
-                b[j] -= g
-                b[i] += g
-                if instrument:
-                    pn = 0.0
-                    for x in range(d):
-                        pn += P[u, x] * P[u, x]
-                    gnorm = g / lr * np.sqrt(pn)
-            else:
-                sj = one / (one + np.exp(-xj))
-                g = -sj * lr
-                if track:
-                    stats[0] -= np.log(max(1.0 - sj, 1e-12))
-                    stats[1] += 1
-                decay = one - lr * reg
-                for x in range(d):
-                    gu[x] += g * Q[j, x]
-                for x in range(d):
-                    Q[j, x] = decay * Q[j, x] + g * P[u, x]
-                b[j] += g
-                if instrument:
-                    pn = 0.0
-                    for x in range(d):
-                        pn += P[u, x] * P[u, x]
-                    gnorm = -g / lr * np.sqrt(pn)
-            if instrument:
-                neg_count[j] += 1.0
-                neg_grad[j] += gnorm
-        for x in range(d):
-            P[u, x] = (one - lr * reg) * P[u, x] + gu[x]
+def _as_user_items(user_items, name="user_items"):
+    """A canonical CSR (float32 values, duplicates summed, sorted indices) from a scipy matrix."""
+    if not sp.issparse(user_items):
+        raise NegsampleError(f"{name} must be a scipy.sparse matrix (users x items), got {type(user_items).__name__}")
+    m = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    m.sort_indices()
+    if m.nnz and not np.all(np.isfinite(m.data)):
+        raise NegsampleError(f"{name} contains NaN or infinite values")
+    return m
 
 
 # --------------------------------------------------------------------------- model
 
 class ImplicitModel:
-    """Embeddings for implicit feedback trained with popularity^alpha negatives (see module doc).
+    """Embeddings for implicit feedback trained with sampled negatives (see the module docstring).
 
-    >>> model = ImplicitModel(dim=64, negative=5, ns_exponent=0.75, epochs=20).fit(train_interactions)
-    >>> model.recommend(user_index, k=10)
+    negatives: a ``NegativeSampler`` (any noise: "frequency" = item popularity^ns_exponent,
+    "uniform", custom weights, mixtures; its filters) or a mode "per-example" | "shared";
+    ``negative`` / ``ns_exponent`` are shorthand for the default sampler. ``exclude_known``: the
+    user's training items are the sampler's known positives (unless it has its own).
+    weighting: how the values v_e of ``user_items`` count: "confidence" scales each interaction's
+    gradient by c_e = (1 + confidence_alpha v_e) / mean(1 + confidence_alpha v) (mean 1, so the
+    learning rate keeps its meaning); "sample" draws each epoch's n interactions with replacement
+    with probability v_e / sum(v); "none" binarises (every stored entry counts 1).
+
+    >>> model = ImplicitModel(dim=64, negative=5, ns_exponent=0.75, epochs=20).fit(user_items)
+    >>> ids, scores = model.recommend(np.arange(10), user_items[:10], N=10)
     """
 
-    def __init__(self, dim=64, negative=5, ns_exponent=0.75, epochs=20, lr=0.05, min_lr=None, reg=0.01,
-                 loss="bpr", shared=False, threads=2, seed=1, init_std=0.1):
+    def __init__(self, dim=64, negative=5, ns_exponent=0.75, negatives=None, epochs=20, lr=0.05, min_lr=None,
+                 reg=0.01, loss="bpr", weighting="confidence", confidence_alpha=1.0, exclude_known=True, threads=2,
+                 seed=1, init_std=0.1):
+        self.sampler = as_sampler(negatives, negative, ns_exponent, modes=TRAIN_MODES)
+        self.negative = self.sampler.negative
+        self.ns_exponent = self.sampler.ns_exponent
         self.dim = check_positive_int("dim", dim)
-        self.negative = check_positive_int("negative", negative)
-        self.ns_exponent = check_finite_float("ns_exponent", ns_exponent, minimum=0.0)
         self.epochs = check_positive_int("epochs", epochs)
         self.lr = check_finite_float("lr", lr, minimum=0.0, strict_min=True)
         self.min_lr = self.lr * 0.01 if min_lr is None else check_finite_float("min_lr", min_lr, minimum=0.0)
         self.reg = check_finite_float("reg", reg, minimum=0.0)
-        if loss not in ("sgns", "bpr"):
+        if loss not in LOSSES:
             raise NegsampleError(f"loss must be 'sgns' or 'bpr', got {loss!r}")
         self.loss = loss
-        self.shared = bool(shared)
+        if weighting not in WEIGHTINGS:
+            raise NegsampleError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+        self.weighting = weighting
+        self.confidence_alpha = check_finite_float("confidence_alpha", confidence_alpha, minimum=0.0)
+        self.exclude_known = bool(exclude_known)
         self.threads = check_positive_int("threads", threads)
         self.seed = check_positive_int("seed", seed, minimum=0)
-        self.init_std = float(init_std)
+        self.init_std = check_finite_float("init_std", init_std, minimum=0.0)
         self.user_factors = self.item_factors = self.item_bias = None
+        self.item_popularity = None
         self.user_ids = self.item_ids = None
+        self.holdout = None
+        self.train_fingerprint = None
         self.neg_count = self.neg_grad = None
+        self.sampler_ = None
         self.stats = {}
 
-    def fit(self, data: Interactions, train_mask=None, progress=False, instrument=False):
-        if len(data) == 0:
+    @property
+    def negatives(self) -> str:
+        return self.sampler.mode
+
+    @property
+    def n_users(self):
+        return 0 if self.user_factors is None else self.user_factors.shape[0]
+
+    @property
+    def n_items(self):
+        return 0 if self.item_factors is None else self.item_factors.shape[0]
+
+    # ------------------------------------------------------------------ training
+    def fit(self, user_items, progress=False, instrument=False, holdout=None, monitor_positives=None):
+        """Train on ``user_items``: a scipy.sparse (users x items) matrix (internal indices, like
+        implicit's ``fit``), or ``Interactions`` (whose original ids the model then keeps).
+        ``holdout``: what was held out of the data ("last", "none"; recorded, checked by the CLI's
+        evaluation). ``instrument``: per-item negative counts and gradient norms (one thread).
+        ``monitor_positives``: a (users x items) matrix of positives hidden from training (e.g. the
+        held-out test items): how often negatives / candidates hit them is reported in
+        ``stats["adaptive"]["false_negatives"]``."""
+        from .kernels.noise import N_FILTER_COUNTS, stream_seed
+        from .kernels.recsys import N_STATS, STATS, train_epoch
+
+        user_ids = item_ids = None
+        if isinstance(user_items, Interactions):
+            user_ids, item_ids = list(user_items.user_ids), list(user_items.item_ids)
+            user_items = user_items.to_csr()
+        X = _as_user_items(user_items)
+        U, I = X.shape
+        if X.nnz == 0:
             raise NegsampleError("no interactions to train on")
-        mask = np.ones(len(data), bool) if train_mask is None else np.asarray(train_mask, bool)
-        users, items = data.users[mask], data.items[mask]
-        U, I = data.n_users, data.n_items
-        known = sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
-        known.sum_duplicates()
-        known.sort_indices()
+        _check_model_size(U, I, self.dim)
+        users = np.repeat(np.arange(U, dtype=np.int64), np.diff(X.indptr))
+        items = X.indices.astype(np.int64)
+        conf, sample_p = self._weights(X.data)
         pop = np.bincount(items, minlength=I).astype(np.float64)
-        table = AliasTable(unigram(pop, self.ns_exponent), name="item popularity")
+        sampler = self.sampler
+        if self.exclude_known and sampler.known_positives is None:
+            sampler = sampler.copy(known_positives=(X.indptr.astype(np.int64), items))
+        elif sampler is self.sampler:
+            sampler = sampler.copy()
+        sampler.fit(counts=pop, keys=item_ids, n_rows=U)
+        if sampler.filter_[0].size > 1 and sampler.filter_[0].size - 1 != U:
+            raise NegsampleError(f"the sampler's known positives have {sampler.filter_[0].size - 1} rows for {U} users")
+        prob, alias, filt = sampler.kernel_noise()
         rng = as_rng(self.seed)
         P = (rng.standard_normal((U, self.dim)) * self.init_std).astype(np.float32)
         Q = (rng.standard_normal((I, self.dim)) * self.init_std).astype(np.float32)
         b = np.zeros(I, np.float32)
+        adaptive = sampler.kernel_adaptive()
+        gen = sampler.generator
+        if gen is not None:
+            G_users = (rng.standard_normal((U, gen.dim)) * gen.init_std).astype(np.float32)
+            G_items = (rng.standard_normal((I, gen.dim)) * gen.init_std).astype(np.float32)
+        else:
+            G_users = G_items = np.zeros((1, 1), np.float32)
+        if monitor_positives is not None:
+            mon = _as_user_items(monitor_positives, "monitor_positives")
+            if mon.shape != X.shape:
+                raise NegsampleError(f"monitor_positives has shape {mon.shape}, user_items {X.shape}")
+            mon_indptr, mon_indices = mon.indptr.astype(np.int64), mon.indices.astype(np.int64)
+        else:
+            mon_indptr, mon_indices = np.zeros(1, np.int64), np.zeros(0, np.int64)
         neg_count = np.zeros(I if instrument else 0)
         neg_grad = np.zeros(I if instrument else 0)
-        indptr, indices = known.indptr.astype(np.int64), known.indices.astype(np.int64)
-        n = users.size
-        threads = 1 if instrument else self.threads
+        n = items.size
+        threads = 1 if instrument else min(self.threads, max(1, n // 64))
         bounds = np.linspace(0, n, threads + 1).astype(np.int64)
         bar = Progress(self.epochs, unit="epochs", desc="recsys", enabled=progress)
         t0 = time.perf_counter()
         losses = []
-        rejected = skipped = 0
+        total = np.zeros(N_STATS)
+        counts_total = np.zeros(N_FILTER_COUNTS, np.int64)
         for epoch in range(self.epochs):
             lr = self.lr - (self.lr - self.min_lr) * epoch / max(1, self.epochs - 1)
-            order = rng.permutation(n)
-            st = [np.zeros(4) for _ in range(threads)]
+            order = (rng.permutation(n) if sample_p is None else rng.choice(n, size=n, p=sample_p)).astype(np.int64)
+            st = [np.zeros(N_STATS) for _ in range(threads)]
+            cnt = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
+            gstates = [np.zeros(1) for _ in range(threads)] if epoch == 0 else gstates
 
-            def run(t):
-                _train_kernel(P, Q, b, users, items, order, bounds[t], bounds[t + 1], indptr, indices,
-                              table.prob, table.alias, self.negative, np.float32(lr), np.float32(self.reg),
-                              self.seed * 7919 + epoch * 31 + t, self.loss == "bpr", self.shared,
-                              neg_count, neg_grad, st[t])
+            def run(t, lr=lr, order=order, st=st, cnt=cnt, epoch=epoch):
+                train_epoch(P, Q, b, users, items, conf, order, bounds[t], bounds[t + 1], prob, alias, filt,
+                            self.negative, np.float32(lr), np.float32(self.reg), np.uint64(stream_seed(self.seed, epoch, t)),
+                            self.loss == "bpr", sampler.mode == "shared", adaptive, G_users, G_items, gstates[t],
+                            mon_indptr, mon_indices, neg_count, neg_grad, st[t], cnt[t])
 
             if threads == 1:
                 run(0)
@@ -371,60 +500,266 @@ class ImplicitModel:
                 with ThreadPoolExecutor(threads) as pool:
                     list(pool.map(run, range(threads)))
             tot = np.sum(st, axis=0)
-            losses.append(tot[0] / max(tot[1], 1))
-            rejected += int(tot[2])
-            skipped += int(tot[3])
+            total += tot
+            counts_total += np.sum(cnt, axis=0)
+            losses.append(float(tot[0] / max(tot[1], 1)))
+            _check_diverged(epoch, losses[-1], P, Q, b, self.lr)
             bar.update(epoch + 1, loss=losses[-1], lr=lr)
         bar.close()
         self.user_factors, self.item_factors, self.item_bias = P, Q, b
-        self.user_ids, self.item_ids = list(data.user_ids), list(data.item_ids)
+        self.user_ids, self.item_ids = user_ids, item_ids
         self.item_popularity = pop
+        self.holdout = holdout
+        self.train_fingerprint = fingerprint(X)
+        self.sampler_ = sampler
+        draws = int(total[2]) * (adaptive[0] or self.negative)
+        sampler.record(counts_total, draws)
+        if sampler is not self.sampler:
+            self.sampler.record(counts_total, draws)
         if instrument:
             self.neg_count, self.neg_grad = neg_count, neg_grad
-        self.stats = {"train_seconds": time.perf_counter() - t0, "epoch_losses": losses,
-                      "rejected_negatives": rejected, "skipped_negatives": skipped, "interactions": int(n)}
+        s = dict(zip(STATS, total.tolist()))
+        report = _adaptive_report(s, sampler, monitor_positives is not None)
+        if gen is not None:
+            self.generator_factors_ = (G_users, G_items)
+        sampler.adaptive_stats_ = report
+        self.sampler.adaptive_stats_ = report
+        self.stats = {"train_seconds": time.perf_counter() - t0, "epoch_losses": losses, "interactions": int(n),
+                      "negatives": sampler.mode, "negatives_used": int(s["negatives"]),
+                      "filter": sampler.stats_.as_dict(), "adaptive": report}
         return self
 
-    def scores(self, user_index):
-        return self.user_factors[user_index] @ self.item_factors.T + self.item_bias
+    def _weights(self, values):
+        """(conf (n,) float32, sampling probabilities (n,) or None) from the matrix's values."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.size and v.min() < 0:
+            raise NegsampleError("user_items has negative values; weights must be >= 0")
+        n = v.size
+        if self.weighting == "confidence":
+            c = 1.0 + self.confidence_alpha * v
+            return (c / c.mean()).astype(np.float32), None
+        if self.weighting == "sample":
+            if not v.sum() > 0:
+                raise NegsampleError("weighting='sample' needs some positive values in user_items")
+            return np.ones(n, np.float32), v / v.sum()
+        return np.ones(n, np.float32), None
 
-    def user_index(self, user):
-        try:
-            return self.user_ids.index(str(user))
-        except ValueError:
-            raise NegsampleError(f"unknown user {user!r}: not in the training interactions") from None
+    # ------------------------------------------------------------------ ids
+    def _ids(self, kind):
+        ids = self.user_ids if kind == "user" else self.item_ids
+        if ids is None:
+            raise NegsampleError(f"this model has no original {kind} ids (it was fitted on a matrix): use indices")
+        return ids
 
-    def recommend(self, user, k=10, exclude=None):
-        """Top-k item ids (original ids) and scores for a user (original id), excluding ``exclude``
-        (internal item indices, e.g. the user's training items)."""
-        u = self.user_index(user)
-        s = self.scores(u).astype(np.float64)
-        if exclude is not None:
-            s[np.asarray(list(exclude), dtype=np.int64)] = -np.inf
-        top = np.argsort(-s, kind="stable")[:k]
-        return [(self.item_ids[i], float(s[i])) for i in top if np.isfinite(s[i])]
+    def user_index(self, users):
+        """Internal indices of original user ids (a scalar or a list)."""
+        return self._index("user", users)
 
+    def item_index(self, items):
+        """Internal indices of original item ids (a scalar or a list)."""
+        return self._index("item", items)
+
+    def _index(self, kind, values):
+        ids = self._ids(kind)
+        pos = getattr(self, f"_{kind}_pos", None)
+        if pos is None or len(pos) != len(ids):
+            pos = {k: j for j, k in enumerate(ids)}
+            setattr(self, f"_{kind}_pos", pos)
+        scalar = np.isscalar(values) or isinstance(values, str)
+        out = []
+        for v in ([values] if scalar else list(values)):
+            try:
+                out.append(pos[str(v)])
+            except KeyError:
+                raise NegsampleError(f"unknown {kind} {v!r}: not in the training interactions") from None
+        return out[0] if scalar else np.asarray(out, dtype=np.int64)
+
+    def set_ids(self, user_ids, item_ids):
+        """Attach the original ids (index = internal index) to a model fitted on a matrix."""
+        self._fitted()
+        if len(user_ids) != self.n_users or len(item_ids) != self.n_items:
+            raise NegsampleError(f"ids: {len(user_ids)} users / {len(item_ids)} items for a model of "
+                                 f"{self.n_users} / {self.n_items}")
+        self.user_ids, self.item_ids = [str(x) for x in user_ids], [str(x) for x in item_ids]
+        return self
+
+    def item_labels(self, indices):
+        """Original item ids of internal indices (array-shaped like ``indices``)."""
+        ids = np.asarray(self._ids("item"), dtype=object)
+        return ids[np.asarray(indices, dtype=np.int64)]
+
+    def user_labels(self, indices):
+        ids = np.asarray(self._ids("user"), dtype=object)
+        return ids[np.asarray(indices, dtype=np.int64)]
+
+    # ------------------------------------------------------------------ inference
+    def _fitted(self):
+        if self.item_factors is None:
+            raise NegsampleError("the model is not trained: call fit(user_items) first")
+
+    def scores(self, userids):
+        """x_ui for users (B,) against every item: (B, n_items) float32."""
+        self._fitted()
+        return self.user_factors[userids] @ self.item_factors.T + self.item_bias
+
+    def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None):
+        """Top-N items for internal user indices, like ``implicit``: returns (ids (B, N) int32,
+        scores (B, N) float32), or 1-D arrays for a scalar ``userid``. ``user_items``: a CSR whose
+        rows are those users' interactions (row b for userid[b]), used to filter the items they
+        already liked; ``filter_items``: item indices never recommended. Fewer than N candidates:
+        the remaining slots are id -1 and score -inf."""
+        self._fitted()
+        scalar = np.ndim(userid) == 0
+        uids = np.atleast_1d(np.asarray(userid, dtype=np.int64))
+        if uids.size and (uids.min() < 0 or uids.max() >= self.n_users):
+            raise NegsampleError(f"user indices must lie in [0, {self.n_users})")
+        N = check_positive_int("N", N)
+        liked = None
+        if filter_already_liked_items:
+            if user_items is None:
+                raise NegsampleError("filter_already_liked_items needs user_items (the users' rows)")
+            liked = _as_user_items(user_items)
+            if liked.shape[0] != uids.size:
+                raise NegsampleError(f"user_items must have one row per userid ({uids.size}), got {liked.shape[0]} "
+                                     "(pass user_items[userids])")
+            if liked.shape[1] != self.n_items:
+                raise NegsampleError(f"user_items has {liked.shape[1]} items, the model {self.n_items}")
+        n = min(N, self.n_items)
+        ids = np.full((uids.size, N), -1, np.int32)
+        out = np.full((uids.size, N), -np.inf, np.float32)
+        for s in range(0, uids.size, 1024):
+            sc = self.scores(uids[s:s + 1024]).astype(np.float32)
+            if liked is not None:
+                sub = liked[s:s + 1024]
+                sc[np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr)), sub.indices] = -np.inf
+            if filter_items is not None:
+                sc[:, np.asarray(filter_items, dtype=np.int64)] = -np.inf
+            top = _top_n(sc, n)
+            val = np.take_along_axis(sc, top, 1)
+            ok = np.isfinite(val)
+            ids[s:s + len(top), :n] = np.where(ok, top, -1)
+            out[s:s + len(top), :n] = val
+        return (ids[0], out[0]) if scalar else (ids, out)
+
+    def similar_items(self, itemid, N=10):
+        """The N items whose vectors have the highest cosine similarity with each item's (the item
+        itself first, like implicit): (ids (B, N), scores (B, N)), 1-D for a scalar ``itemid``."""
+        self._fitted()
+        scalar = np.ndim(itemid) == 0
+        iids = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
+        if iids.size and (iids.min() < 0 or iids.max() >= self.n_items):
+            raise NegsampleError(f"item indices must lie in [0, {self.n_items})")
+        N = min(check_positive_int("N", N), self.n_items)
+        Qn = self.item_factors / np.maximum(np.linalg.norm(self.item_factors, axis=1, keepdims=True), 1e-12)
+        sc = Qn[iids] @ Qn.T
+        sc[np.arange(iids.size), iids] = np.inf  # the item itself first, even among ties
+        top = _top_n(sc, N)
+        val = np.take_along_axis(sc, top, 1)
+        val[:, 0] = np.where(top[:, 0] == iids, 1.0, val[:, 0])
+        top = top.astype(np.int32)
+        return (top[0], val[0]) if scalar else (top, val)
+
+    # ------------------------------------------------------------------ persistence
     def save(self, path):
-        with atomic_write(path, "wb") as fh:
-            np.savez(fh, user_factors=self.user_factors, item_factors=self.item_factors, item_bias=self.item_bias,
-                     user_ids=np.array(self.user_ids, dtype=object), item_ids=np.array(self.item_ids, dtype=object),
-                     meta=np.array(json.dumps({"dim": self.dim, "loss": self.loss, "ns_exponent": self.ns_exponent,
-                                               "negative": self.negative, "epochs": self.epochs})))
+        """Write the model (negsample archive, kind "recsys-model"; no pickle)."""
+        self._fitted()
+        strings = {}
+        if self.user_ids is not None:
+            strings["user_ids"] = [str(x) for x in self.user_ids]
+            strings["item_ids"] = [str(x) for x in self.item_ids]
+        meta = {"dim": self.dim, "loss": self.loss, "negative": self.negative, "ns_exponent": self.ns_exponent,
+                "negatives": self.negatives, "epochs": self.epochs, "lr": self.lr, "reg": self.reg,
+                "seed": self.seed, "weighting": self.weighting, "confidence_alpha": self.confidence_alpha,
+                "holdout": self.holdout, "train_fingerprint": self.train_fingerprint,
+                "n_users": self.n_users, "n_items": self.n_items}
+        arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
+                  "item_bias": self.item_bias, "item_popularity": self.item_popularity}
+        nsio.save_arrays(path, MODEL_KIND, arrays, meta, strings, version=MODEL_VERSION)
 
     @classmethod
     def load(cls, path):
-        if not os.path.exists(path):
-            raise NegsampleError(f"model file not found: {path}")
+        """Read a model written by ``save`` (shapes, dtypes and finiteness checked)."""
+        arrays, strings, meta, _ = nsio.load_arrays(path, MODEL_KIND, MODEL_VERSION,
+                                                    required=("user_factors", "item_factors", "item_bias"))
+        P = nsio.check_array(arrays, "user_factors", path, dtype=np.float32, ndim=2, finite=True)
+        Q = nsio.check_array(arrays, "item_factors", path, dtype=np.float32, ndim=2, finite=True)
+        if P.shape[1] != Q.shape[1] or P.shape[1] < 1:
+            raise NegsampleError(f"{path}: user and item factors have different dimensions ({P.shape[1]}, {Q.shape[1]})")
+        b = nsio.check_array(arrays, "item_bias", path, dtype=np.float32, shape=(Q.shape[0],), finite=True)
+        pop = (nsio.check_array(arrays, "item_popularity", path, dtype=np.float64, shape=(Q.shape[0],), finite=True)
+               if "item_popularity" in arrays else None)
         try:
-            with np.load(path, allow_pickle=True) as z:
-                meta = json.loads(str(z["meta"]))
-                m = cls(dim=meta["dim"], loss=meta["loss"], ns_exponent=meta["ns_exponent"],
-                        negative=meta["negative"], epochs=meta["epochs"])
-                m.user_factors, m.item_factors, m.item_bias = z["user_factors"], z["item_factors"], z["item_bias"]
-                m.user_ids, m.item_ids = [str(x) for x in z["user_ids"]], [str(x) for x in z["item_ids"]]
-        except (KeyError, ValueError, OSError) as exc:
-            raise NegsampleError(f"{path} is not a negsample recsys model: {exc}") from None
+            m = cls(dim=P.shape[1], loss=meta.get("loss", "bpr"), negative=meta.get("negative", 5),
+                    ns_exponent=meta.get("ns_exponent", 0.75), negatives=meta.get("negatives", "per-example"),
+                    epochs=meta.get("epochs", 1), lr=meta.get("lr", 0.05), reg=meta.get("reg", 0.0),
+                    seed=meta.get("seed", 1), weighting=meta.get("weighting", "confidence"),
+                    confidence_alpha=meta.get("confidence_alpha", 1.0))
+        except NegsampleError as exc:
+            raise NegsampleError(f"{path}: bad model metadata: {exc}") from None
+        m.user_factors, m.item_factors, m.item_bias, m.item_popularity = P, Q, b, pop
+        if "user_ids" in strings or "item_ids" in strings:
+            if len(strings.get("user_ids", ())) != P.shape[0] or len(strings.get("item_ids", ())) != Q.shape[0]:
+                raise NegsampleError(f"{path}: the id lists do not match the factor shapes")
+            m.user_ids, m.item_ids = strings["user_ids"], strings["item_ids"]
+        m.holdout = meta.get("holdout")
+        m.train_fingerprint = meta.get("train_fingerprint")
         return m
+
+
+def _adaptive_report(s, sampler, monitored):
+    """Cost, hardness and false-negative statistics of the negatives used (kernel STATS dict)."""
+    pos = max(s["positives"], 1.0)
+    neg = max(s["negatives"], 1.0)
+    cands = s["candidates"]
+    f = sampler.stats_
+    rep = {"kind": sampler.adaptive or "noise",
+           "self_adversarial": sampler.adversarial_temperature is not None,
+           "cost": {"scores_per_positive": (s["negatives"] + s["extra_scores"]) / pos,
+                    "extra_scores_per_positive": s["extra_scores"] / pos,
+                    "generator_scores_per_positive": s["generator_scores"] / pos,
+                    "candidates_per_positive": cands / pos},
+           "hardness": {"mean_margin": s["margin_sum"] / neg, "hard_fraction": s["hard"] / neg},
+           "false_negatives": {"filtered_rate": f.rejection_rate, "dropped": f.dropped,
+                               "by_reason": dict(f.by_reason)}}
+    if sampler.adaptive in ("dynamic", "dynamic-softmax") and cands:
+        rep["hardness"]["candidate_mean_margin"] = s["candidate_margin_sum"] / cands
+    if monitored:
+        rep["false_negatives"]["hidden_rate"] = s["monitor_hits"] / neg
+        if cands:
+            rep["false_negatives"]["candidate_hidden_rate"] = s["candidate_monitor_hits"] / cands
+    if sampler.adversarial_temperature is not None:
+        rep["weight_entropy"] = s["weight_entropy"] / pos
+    if sampler.generator is not None:
+        rep["mean_reward"] = s["reward_sum"] / neg
+    return rep
+
+
+def _top_n(scores, n):
+    """Indices of the n largest entries per row, best first (ties: lower index first)."""
+    if n >= scores.shape[1]:
+        return np.argsort(-scores, axis=1, kind="stable")
+    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    order = np.lexsort((top, -np.take_along_axis(scores, top, 1)), axis=1)
+    return np.take_along_axis(top, order, 1)
+
+
+def _check_model_size(U, I, dim):
+    need = (U + I) * dim * 4 + I * 24
+    have = nsio._physical_memory()
+    if need > have // 2:
+        raise NegsampleError(f"a model of {U} users and {I} items at dim {dim} needs {need / 2**30:.1f} GiB, more "
+                             f"than half this machine's memory ({have / 2**30:.1f} GiB): lower the dimension")
+
+
+def _check_diverged(epoch, loss, P, Q, b, lr):
+    what = None
+    if not np.isfinite(loss):
+        what = "loss"
+    elif not (np.isfinite(P).all() and np.isfinite(Q).all() and np.isfinite(b).all()):
+        what = "weights"
+    if what:
+        raise NegsampleError(f"training diverged at epoch {epoch + 1} (non-finite {what}): lower the learning "
+                             f"rate (--lr, now {lr:g})")
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -435,18 +770,20 @@ def evaluate(score_fn, train_csr, test_users, test_items, k=10, batch=512):
     score_fn(user_indices) -> (B, n_items) scores; the user's training items are excluded.
     """
     k = check_positive_int("k", k)
+    n_items = train_csr.shape[1]
+    if k > n_items:
+        raise NegsampleError(f"k={k} is larger than the catalogue ({n_items} items)")
     test_users = np.asarray(test_users)
     hits = np.zeros(test_users.size)
     ndcg = np.zeros(test_users.size)
-    shown = np.zeros(train_csr.shape[1], bool)
+    shown = np.zeros(n_items, bool)
     for s in range(0, test_users.size, batch):
         us = test_users[s:s + batch]
         sc = np.array(score_fn(us), dtype=np.float64, copy=True)
         sub = train_csr[us]
         rows = np.repeat(np.arange(len(us)), np.diff(sub.indptr))
         sc[rows, sub.indices] = -np.inf
-        top = np.argpartition(-sc, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(sc, top, 1), axis=1, kind="stable"), 1)
+        top = _top_n(sc, k)
         shown[top.ravel()] = True
         target = test_items[s:s + batch][:, None]
         match = top == target
@@ -459,7 +796,7 @@ def evaluate(score_fn, train_csr, test_users, test_items, k=10, batch=512):
 
 
 def most_popular_scores(train_csr):
-    pop = np.asarray(train_csr.sum(0)).ravel()
+    pop = np.asarray((train_csr != 0).sum(0), dtype=np.float64).ravel()
     return lambda us: np.broadcast_to(pop, (len(us), pop.size))
 
 
@@ -479,10 +816,12 @@ def fairness_by_decile(popularity, neg_count, neg_grad, n_deciles=10):
 
 # --------------------------------------------------------------------------- two-tower (torch)
 
-def train_two_tower(data: Interactions, train_mask=None, dim=64, epochs=10, batch_size=1024, temperature=0.1,
-                    logq=True, lr=0.01, seed=0):
+def train_two_tower(user_items, dim=64, epochs=10, batch_size=1024, temperature=0.1, negatives=None, logq=True,
+                    lr=0.01, seed=0):
     """User and item embedding towers trained with in-batch negatives (InfoNCE over the batch's
-    items) and, with ``logq``, the logQ correction ln q(item) (q = item frequency in training).
+    items, accidental hits masked). ``negatives``: a NegativeSampler with mode "in-batch" (default:
+    noise = item frequency, ``ns_exponent=1``): with ``logq`` its ln q(item) is subtracted from
+    the logits (Yi et al. 2019). ``user_items``: CSR (users x items) or Interactions.
     Returns (user_factors, item_factors) as numpy arrays. Needs torch."""
     try:
         import torch
@@ -490,17 +829,28 @@ def train_two_tower(data: Interactions, train_mask=None, dim=64, epochs=10, batc
         raise NegsampleError("the two-tower path needs torch: pip install negsample[torch]") from None
     from .losses import info_nce
 
+    sampler = negatives if negatives is not None else NegativeSampler(mode="in-batch", ns_exponent=1.0)
+    sampler = as_sampler(sampler, modes=("in-batch",))
+    if isinstance(user_items, Interactions):
+        user_items = user_items.to_csr()
+    X = _as_user_items(user_items)
+    if X.nnz == 0:
+        raise NegsampleError("no interactions to train on")
+    U, I = X.shape
     torch.manual_seed(seed)
-    mask = np.ones(len(data), bool) if train_mask is None else np.asarray(train_mask, bool)
-    users = torch.as_tensor(data.users[mask])
-    items = torch.as_tensor(data.items[mask])
-    freq = np.bincount(data.items[mask], minlength=data.n_items).astype(np.float64)
-    logq_all = torch.as_tensor(np.log(np.maximum(freq, 1) / freq.sum()), dtype=torch.float32)
-    U = torch.nn.Embedding(data.n_users, dim)
-    V = torch.nn.Embedding(data.n_items, dim)
-    torch.nn.init.normal_(U.weight, std=0.1)
-    torch.nn.init.normal_(V.weight, std=0.1)
-    opt = torch.optim.Adam(list(U.parameters()) + list(V.parameters()), lr=lr)
+    users = torch.as_tensor(np.repeat(np.arange(U), np.diff(X.indptr)))
+    items_np = X.indices.astype(np.int64)
+    items = torch.as_tensor(items_np)
+    fitted = sampler.copy().fit(counts=np.bincount(items_np, minlength=I).astype(np.float64))
+    logq_all = torch.zeros(I, dtype=torch.float32)
+    if logq:  # ln q(j) of every training item (sampler.logq refuses q = 0 for an item in a batch)
+        seen = np.unique(items_np)
+        logq_all[torch.as_tensor(seen)] = torch.as_tensor(fitted.logq(seen), dtype=torch.float32)
+    Ut = torch.nn.Embedding(U, dim)
+    Vt = torch.nn.Embedding(I, dim)
+    torch.nn.init.normal_(Ut.weight, std=0.1)
+    torch.nn.init.normal_(Vt.weight, std=0.1)
+    opt = torch.optim.Adam(list(Ut.parameters()) + list(Vt.parameters()), lr=lr)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         perm = torch.randperm(users.numel(), generator=g)
@@ -509,9 +859,9 @@ def train_two_tower(data: Interactions, train_mask=None, dim=64, epochs=10, batc
             u, it = users[idx], items[idx]
             same = it.unsqueeze(0) == it.unsqueeze(1)  # accidental hits: the same item twice
             mask_fn = same & ~torch.eye(len(idx), dtype=torch.bool)
-            loss = info_nce(U(u), V(it), None, temperature=temperature,
+            loss = info_nce(Ut(u), Vt(it), None, temperature=temperature,
                             logq=logq_all[it] if logq else None, mask=mask_fn)
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return U.weight.detach().numpy().copy(), V.weight.detach().numpy().copy()
+    return Ut.weight.detach().numpy().copy(), Vt.weight.detach().numpy().copy()

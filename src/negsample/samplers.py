@@ -33,7 +33,8 @@ import numpy as np
 from ._common import NegsampleError, as_rng, check_finite_float, check_positive_int
 from .distributions import AliasTable, unigram, validate_weights
 
-__all__ = ["NegativeSampler", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr", "unfiltered"]
+__all__ = ["NegativeSampler", "NegativeGenerator", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr",
+           "unfiltered"]
 
 MODES = ("per-example", "shared", "in-batch")
 NOISES = ("frequency", "uniform")
@@ -141,12 +142,49 @@ def _resolve_attribute(values, n, keys, name, dtype):
     return np.ascontiguousarray(arr)
 
 
+@dataclass
+class NegativeGenerator:
+    """The generator of generator negatives (IRGAN / KBGAN style, ``negsample.kernels.adaptive``):
+    a second embedding model of dimension ``dim`` (vectors initialised N(0, init_std^2)) proposing
+    negatives among the filtered candidates with pi(c) = softmax(g_a . h_c / temperature), trained
+    by REINFORCE with learning rate ``lr``, L2 ``reg`` and a running-mean reward baseline
+    (b <- decay b + (1 - decay) mean reward, ``baseline_decay``)."""
+
+    dim: int = 16
+    lr: float = 0.05
+    temperature: float = 1.0
+    reg: float = 0.0
+    baseline_decay: float = 0.9
+    init_std: float = 0.1
+
+    def __post_init__(self):
+        self.dim = check_positive_int("generator dim", self.dim)
+        self.lr = check_finite_float("generator lr", self.lr, minimum=0.0)
+        self.temperature = check_finite_float("generator temperature", self.temperature, minimum=0.0,
+                                              strict_min=True)
+        self.reg = check_finite_float("generator reg", self.reg, minimum=0.0)
+        self.baseline_decay = check_finite_float("generator baseline_decay", self.baseline_decay, minimum=0.0,
+                                                 maximum=1.0)
+        self.init_std = check_finite_float("generator init_std", self.init_std, minimum=0.0)
+
+
 class NegativeSampler:
-    """How negatives are drawn (see the module docstring for each argument)."""
+    """How negatives are drawn (see the module docstring for each argument).
+
+    Adaptive negatives (``negsample.kernels.adaptive``; trainers that support them say so):
+    ``candidates=M``: draw M filtered candidates per positive and keep ``negative`` of them: the
+    highest-scoring under the current model (dynamic negatives), or, with
+    ``candidate_temperature=T``, k drawn with probability ∝ exp(score / T);
+    ``adversarial_temperature=alpha``: weight each negative's loss by softmax(alpha score) over the
+    positive's negatives (self-adversarial, no gradient through the weights);
+    ``generator=NegativeGenerator(...)`` (or True for the defaults): a small generator model picks
+    the negatives among the M candidates and learns to fool the trainer's model.
+    """
 
     def __init__(self, negative=5, noise="frequency", ns_exponent=0.75, mode="per-example",
                  known_positives=None, times=None, time_window=None, labels=None, exclude_self=True,
-                 max_redraw=10):
+                 max_redraw=10, candidates=None, candidate_temperature=None, adversarial_temperature=None,
+                 generator=None):
         self.negative = check_positive_int("negative", negative)
         self.ns_exponent = check_finite_float("ns_exponent", ns_exponent, minimum=0.0)
         if mode not in MODES:
@@ -163,6 +201,32 @@ class NegativeSampler:
         self.labels = labels
         self.exclude_self = bool(exclude_self)
         self.max_redraw = check_positive_int("max_redraw", max_redraw, minimum=0)
+        self.candidates = None if candidates is None else check_positive_int("candidates", candidates)
+        if self.candidates is not None and self.candidates < self.negative:
+            raise NegsampleError(f"candidates ({self.candidates}) must be >= negative ({self.negative})")
+        self.candidate_temperature = (None if candidate_temperature is None else
+                                      check_finite_float("candidate_temperature", candidate_temperature,
+                                                         minimum=0.0, strict_min=True))
+        self.adversarial_temperature = (None if adversarial_temperature is None else
+                                        check_finite_float("adversarial_temperature", adversarial_temperature,
+                                                           minimum=0.0))
+        if generator is True:
+            generator = NegativeGenerator()
+        elif isinstance(generator, Mapping):
+            generator = NegativeGenerator(**generator)
+        elif generator is not None and generator is not False and not isinstance(generator, NegativeGenerator):
+            raise NegsampleError("generator must be a NegativeGenerator, a dict of its parameters, True or None")
+        self.generator = generator or None
+        if self.candidate_temperature is not None and self.candidates is None:
+            raise NegsampleError("candidate_temperature needs candidates=M (the pool it samples from)")
+        if self.generator is not None:
+            if self.candidates is None:
+                raise NegsampleError("generator negatives need candidates=M (the pool the generator picks from)")
+            if self.candidate_temperature is not None:
+                raise NegsampleError("generator and candidate_temperature are exclusive: the generator picks")
+        if self.adaptive and mode != "per-example":
+            raise NegsampleError(f"adaptive negatives (candidates, adversarial weights, generator) need mode "
+                                 f"'per-example', not {mode!r}")
         self.table_: AliasTable | None = None
         self.filter_ = None
         self.stats_ = FilterStats()
@@ -171,8 +235,34 @@ class NegativeSampler:
         noise = self.noise if isinstance(self.noise, str) else type(self.noise).__name__
         filters = [n for n, v in (("known_positives", self.known_positives), ("time", self.times),
                                   ("labels", self.labels)) if v is not None]
+        extra = "".join(f", {k}={v!r}" for k, v in (("candidates", self.candidates),
+                                                      ("candidate_temperature", self.candidate_temperature),
+                                                      ("adversarial_temperature", self.adversarial_temperature),
+                                                      ("generator", self.generator)) if v is not None)
         return (f"NegativeSampler(negative={self.negative}, noise={noise!r}, ns_exponent={self.ns_exponent}, "
-                f"mode={self.mode!r}, filters={filters}, max_redraw={self.max_redraw})")
+                f"mode={self.mode!r}, filters={filters}, max_redraw={self.max_redraw}{extra})")
+
+    @property
+    def adaptive(self) -> str | None:
+        """The adaptive kind: "generator", "dynamic-softmax", "dynamic", "self-adversarial" (also
+        combined with one of the others: see ``self_adversarial``), or None."""
+        if self.generator is not None:
+            return "generator"
+        if self.candidates is not None:
+            return "dynamic-softmax" if self.candidate_temperature is not None else "dynamic"
+        if self.adversarial_temperature is not None:
+            return "self-adversarial"
+        return None
+
+    def kernel_adaptive(self):
+        """(M, candidate_temperature, adversarial_temperature, use_generator, generator lr,
+        generator temperature, generator reg, baseline decay): the adaptive parameters as the
+        kernels take them (0 = off)."""
+        g = self.generator
+        return (int(self.candidates or 0), float(self.candidate_temperature or 0.0),
+                float(self.adversarial_temperature or 0.0), g is not None,
+                float(g.lr) if g else 0.0, float(g.temperature) if g else 1.0, float(g.reg) if g else 0.0,
+                float(g.baseline_decay) if g else 0.0)
 
     @property
     def filtered(self) -> bool:
@@ -182,7 +272,9 @@ class NegativeSampler:
     def copy(self, **changes) -> "NegativeSampler":
         args = dict(negative=self.negative, noise=self.noise, ns_exponent=self.ns_exponent, mode=self.mode,
                     known_positives=self.known_positives, times=self.times, time_window=self.time_window,
-                    labels=self.labels, exclude_self=self.exclude_self, max_redraw=self.max_redraw)
+                    labels=self.labels, exclude_self=self.exclude_self, max_redraw=self.max_redraw,
+                    candidates=self.candidates, candidate_temperature=self.candidate_temperature,
+                    adversarial_temperature=self.adversarial_temperature, generator=self.generator)
         args.update(changes)
         return NegativeSampler(**args)
 
