@@ -138,16 +138,20 @@ def test_every_option_has_help_and_shows_its_default():
     seen = set()
     for name, p in _all_parsers():
         seen.add(name.split()[1] if " " in name else name)
+        text = p.format_help()
+        body = text[text.index("options:"):] if "options:" in text else text
         for action in p._actions:
             if action.__class__.__name__ in ("_HelpAction", "_VersionAction", "_SubParsersAction"):
                 continue
             assert action.help, f"{name}: {action.dest} has no help line"
             if action.option_strings and action.default not in (None, False) and action.nargs != 0:
-                text = p.format_help()
                 flag = action.option_strings[-1]
-                block = text[text.index(flag):]
-                block = block[:block.index("\n  -", 1)] if "\n  -" in block[1:] else block
-                assert "(default:" in block or "default" in (action.help or ""), f"{name} {flag}: default not shown"
+                m = re.search(r"\n  (?:-[^\s,]+(?: [^\s,]+)?, )?" + re.escape(flag) + r"(?=[\s=])", body)
+                assert m, f"{name} {flag} not listed"
+                block = body[m.start() + 1:]
+                nxt = re.search(r"\n  -", block[1:])
+                block = block[:nxt.start() + 1] if nxt else block
+                assert "default" in " ".join(block.split()), f"{name} {flag}: default not shown"
     assert {"word2vec", "graph", "recsys", "mine", "demo", "kernels"} <= seen
 
 

@@ -44,14 +44,14 @@ def add_cli(subparsers):
     e.add_argument("model", help="model file written by `recsys train`")
     e.add_argument("interactions", help="the interactions file the model was trained on")
     add_columns(e)
-    e.add_argument("--k", type=int, default=10, help="cut-off K of the ranking metrics")
+    e.add_argument("--topn", type=int, default=10, metavar="K", help="cut-off K of the ranking metrics (Recall@K, NDCG@K)")
     add_run_options(e, with_seed=False, with_threads=False)
     e.set_defaults(func=cmd_eval)
 
     r = subparser(sub, "recommend", help="top-K items for users (original ids)")
     r.add_argument("model", help="model file written by `recsys train`")
     r.add_argument("users", nargs="+", help="user ids as in the interactions file")
-    r.add_argument("--k", type=int, default=10, help="items per user")
+    r.add_argument("--topn", type=int, default=10, metavar="N", help="items per user")
     r.add_argument("--interactions", help="exclude each user's items found in this file")
     add_columns(r)
     r.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
@@ -157,15 +157,15 @@ def cmd_eval(args):
     if model.train_fingerprint is not None and fingerprint(train) != model.train_fingerprint:
         raise NegsampleError("the interactions file's leave-last-out training split is not the one the model "
                              "was trained on")
-    res = evaluate(model.scores, train, tu, ti, k=args.k)
-    pop = evaluate(most_popular_scores(train), train, tu, ti, k=args.k)
+    res = evaluate(model.scores, train, tu, ti, k=args.topn)
+    pop = evaluate(most_popular_scores(train), train, tu, ti, k=args.topn)
     res["most_popular"] = pop
     if args.json:
         print_json(res)
     else:
-        print(f"leave-last-out over {res['users']} users: Recall@{args.k} {res['recall@k']:.4f}, "
-              f"NDCG@{args.k} {res['ndcg@k']:.4f}, coverage {res['coverage']:.3f} "
-              f"(most-popular: Recall@{args.k} {pop['recall@k']:.4f}, NDCG@{args.k} {pop['ndcg@k']:.4f})")
+        print(f"leave-last-out over {res['users']} users: Recall@{args.topn} {res['recall@k']:.4f}, "
+              f"NDCG@{args.topn} {res['ndcg@k']:.4f}, coverage {res['coverage']:.3f} "
+              f"(most-popular: Recall@{args.topn} {pop['recall@k']:.4f}, NDCG@{args.topn} {pop['ndcg@k']:.4f})")
     return 0
 
 
@@ -193,7 +193,7 @@ def cmd_recommend(args):
                     rows.append(b)
                     cols.append(j)
         liked = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(uids.size, model.n_items))
-    ids, scores = model.recommend(uids, liked, N=args.k)
+    ids, scores = model.recommend(uids, liked, N=args.topn)
     result = {}
     for b, u in enumerate(args.users):
         keep = ids[b] >= 0
