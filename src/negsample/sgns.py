@@ -148,7 +148,7 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
     epochs_run = 0
 
     def run_chunk(epoch, ci):
-        if state["diverged"] is not None:
+        if state["diverged"] is not None or state.get("abort"):
             return
         b, e = chunks[ci]
         with lock:
@@ -181,7 +181,11 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
                     run_chunk(epoch, ci)
             else:
                 with ThreadPoolExecutor(max_workers=cfg.threads) as pool:
-                    list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
+                    try:
+                        list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
+                    except BaseException:
+                        state["abort"] = True      # interrupted: queued chunks return at once
+                        raise
             train_seconds += time.perf_counter() - t0
             if state["diverged"] is not None:
                 raise _diverged(*state["diverged"], cfg)

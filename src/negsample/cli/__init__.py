@@ -78,8 +78,21 @@ def _missing_dependency(exc: ImportError) -> str | None:
     return None
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    """SIGTERM: unwind like an interrupt, so temporary files are removed and outputs stay whole."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except (ValueError, OSError):  # not allowed here (embedded interpreter)
+            pass
     try:
         parser = build_parser(only=_command(argv))
         args = parser.parse_args(argv)
