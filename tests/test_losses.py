@@ -13,7 +13,7 @@ from negsample.nce import fit_nce, nce_loss  # noqa: E402
 from negsample.temperature import (EntropyController, effective_margin, entropy_slope,  # noqa: E402
                                    mutual_information_bound, negative_entropy, negative_weights)
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # the machine is shared; small ops run best on one thread
 
 
 # ----------------------------------------------------------------------------- temperature
@@ -367,3 +367,135 @@ def test_nce_error_decreases_with_k():
     errs = np.array([[fit_error(k, seed)[0] for k in ks] for seed in range(10)])
     mean = errs.mean(0)
     assert all(mean[i] > mean[i + 1] for i in range(len(ks) - 1)), mean
+
+
+# ----------------------------------------------------------------------------- numeric stability (issue 13)
+
+def naive_hard(pos, neg, t, tau_plus, beta, keep=None):
+    """The textbook formula with plain exponentials: pos (B,), neg (B, N) scores; keep (B, N) bool."""
+    if keep is None:
+        keep = torch.ones_like(neg, dtype=torch.bool)
+    k = keep.to(neg.dtype)
+    N = k.sum(1)
+    pe = torch.exp(pos / t)
+    ne = torch.exp(neg / t) * k
+    if beta:
+        imp = torch.exp(beta * neg / t) * k
+        rew = N * (imp * ne).sum(1) / imp.sum(1)
+    else:
+        rew = ne.sum(1)
+    ng = torch.clamp((rew - N * tau_plus * pe) / (1 - tau_plus), min=N * math.exp(-1 / t))
+    return -torch.log(pe / (pe + ng))
+
+
+def _inputs(B, K, d, seed, scale=1.0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.randn(B, d, generator=g, dtype=dtype) * scale).requires_grad_(True)
+    p = (a.detach() + 0.7 * scale * torch.randn(B, d, generator=g, dtype=dtype)).requires_grad_(True)
+    n = (torch.randn(B, K, d, generator=g, dtype=dtype) * scale).requires_grad_(True)
+    return a, p, n
+
+
+@pytest.mark.parametrize("tau_plus,beta", [(0.1, 0.0), (0.1, 1.0), (0.3, 2.0), (0.0, 0.5)])
+def test_debiased_and_hard_equal_naive_formula_with_gradients(tau_plus, beta):
+    """Safe settings (moderate tau, unit norms): the log-space form equals the textbook formula to
+    1e-6 in loss and gradients, explicit and in-batch, with and without masks, the clamp active in
+    some rows (tau_plus 0.3 makes the corrected sum negative for easy anchors)."""
+    for normalize in (True, False):
+        a, p, n = _inputs(12, 6, 5, seed=int(10 * tau_plus + beta), scale=0.4)
+        mask = torch.rand(12, 6, generator=torch.Generator().manual_seed(1)) < 0.3
+        for m in (None, mask):
+            ours = hard_info_nce(a, p, n, temperature=0.3, beta=beta, tau_plus=tau_plus, normalize=normalize, mask=m)
+            if normalize:
+                an, pn, nn_ = (torch.nn.functional.normalize(x, dim=-1) for x in (a, p, n))
+            else:
+                an, pn, nn_ = a, p, n
+            pos = (an * pn).sum(-1)
+            neg = torch.einsum("bd,bkd->bk", an, nn_)
+            ref = naive_hard(pos, neg, 0.3, tau_plus, beta, None if m is None else ~m).mean()
+            assert float(ours.detach()) == pytest.approx(float(ref.detach()), abs=1e-6)
+            g1 = torch.autograd.grad(ours, (a, p, n))
+            g2 = torch.autograd.grad(ref, (a, p, n))
+            for x, y in zip(g1, g2):
+                torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-6)
+        # in-batch (chunked, with a mask of false negatives), against the naive formula on B x B
+        bmask = torch.rand(12, 12, generator=torch.Generator().manual_seed(2)) < 0.2
+        ours = hard_info_nce(a, p, None, temperature=0.3, beta=beta, tau_plus=tau_plus, normalize=normalize,
+                             mask=bmask, chunk_size=5)
+        if normalize:
+            an, pn = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(p, dim=-1)
+        sim = an @ pn.T if normalize else a @ p.T
+        off = ~torch.eye(12, dtype=torch.bool)
+        neg = sim[off].view(12, 11)
+        keep = (~bmask)[off].view(12, 11)
+        ref = naive_hard(sim.diagonal(), neg, 0.3, tau_plus, beta, keep).mean()
+        assert float(ours.detach()) == pytest.approx(float(ref.detach()), abs=1e-6)
+        for x, y in zip(torch.autograd.grad(ours, (a, p)), torch.autograd.grad(ref, (a, p))):
+            torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-6)
+
+
+def test_debiased_and_hard_finite_at_tiny_temperature_and_huge_norms():
+    """tau = 1e-3 and norms ~ 1e3 (float32): the textbook formula overflows to inf/NaN (checked, so
+    the setting is a real test), ours gives a finite loss and finite gradients, like info_nce."""
+    for normalize, scale in ((True, 1.0), (False, 1e3 / math.sqrt(8))):
+        a, p, n = _inputs(16, 5, 8, seed=3, scale=scale, dtype=torch.float32)
+        for beta, tau_plus in ((0.0, 0.1), (1.0, 0.1), (2.0, 0.5)):
+            an, pn, nn_ = ((torch.nn.functional.normalize(x, dim=-1) for x in (a, p, n)) if normalize else (a, p, n))
+            naive = naive_hard((an * pn).sum(-1), torch.einsum("bd,bkd->bk", an, nn_), 1e-3, tau_plus, beta).mean()
+            assert not math.isfinite(float(naive.detach()))
+            for negs in (n, None):
+                loss = hard_info_nce(a, p, negs, temperature=1e-3, beta=beta, tau_plus=tau_plus, normalize=normalize)
+                grads = torch.autograd.grad(loss, (a, p) if negs is None else (a, p, n))
+                assert math.isfinite(float(loss.detach()))
+                assert all(bool(torch.isfinite(g).all()) for g in grads)
+                assert any(float(g.abs().sum()) > 0 for g in grads)
+        plain = info_nce(a, p, n, temperature=1e-3, normalize=normalize)
+        assert math.isfinite(float(plain.detach()))
+        # tau_plus = beta = 0 reduces to InfoNCE whenever the clamp is inactive (here: always)
+        red = hard_info_nce(a, p, n, temperature=1e-3, beta=0.0, tau_plus=0.0, normalize=normalize)
+        assert float(red.detach()) == pytest.approx(float(plain.detach()), rel=1e-5, abs=1e-3)
+
+
+def test_anchor_with_every_negative_masked_is_finite_and_contributes_nothing():
+    a, p, n = _inputs(4, 3, 5, seed=4)
+    mask = torch.zeros(4, 3, dtype=torch.bool)
+    mask[0] = True
+    for beta in (0.0, 1.0):
+        loss = hard_info_nce(a, p, n, temperature=0.2, beta=beta, tau_plus=0.1, mask=mask)
+        grads = torch.autograd.grad(loss, (a, p, n))
+        assert all(bool(torch.isfinite(g).all()) for g in grads)
+        rest = hard_info_nce(a[1:], p[1:], n[1:], temperature=0.2, beta=beta, tau_plus=0.1) * 3 / 4
+        assert float(loss.detach()) == pytest.approx(float(rest.detach()), abs=1e-12)
+        assert float(grads[2][0].abs().sum()) == 0.0
+
+
+def test_logq_minus_inf_and_other_bad_inputs_raise_one_line_errors():
+    a, p, n = _inputs(4, 3, 5, seed=5)
+    lq = torch.log(torch.tensor([0.5, 0.0, 0.25, 0.25], dtype=torch.float64))  # one candidate of probability 0
+    with pytest.raises(NegsampleError, match="logq contains -inf"):
+        info_nce(a, p, None, 0.1, logq=lq)
+    with pytest.raises(NegsampleError, match="logq contains -inf"):
+        info_nce(a, p, n, 0.1, logq=torch.log(torch.tensor([0.5, 0.0, 0.25, 0.25])))
+    with pytest.raises(NegsampleError, match="logq contains NaN"):
+        info_nce(a, p, None, 0.1, logq=torch.tensor([0.0, float("nan"), 0.0, 0.0]))
+    bad = [
+        (lambda: hard_info_nce(a, p, n, 0.1, tau_plus=1.0), r"tau_plus must be in \[0, 1\)"),
+        (lambda: hard_info_nce(a, p, n, 0.1, beta=-1.0), "beta must be >= 0"),
+        (lambda: hard_info_nce(a, p, n, 0.1, beta=float("nan")), "beta must be >= 0"),
+        (lambda: hard_info_nce(a, p, n, float("inf")), "temperature must be > 0"),
+        (lambda: info_nce(a, p, n, "hot"), "temperature must be a number > 0 or 'auto'"),
+        (lambda: info_nce(a, p, n, "auto"), "needs controller"),
+        (lambda: info_nce(a, p, None, 0.1, chunk_size=0), "chunk_size must be an integer >= 1"),
+        (lambda: info_nce(a, p, None, 0.1, mask=torch.zeros(4, 3, dtype=torch.bool)), r"mask must be"),
+        (lambda: info_nce(a, p, n, 0.1, mask=torch.zeros(4, 3)), "mask must be boolean"),
+        (lambda: info_nce(a, p, None, 0.1, labels=torch.zeros(4)), "labels must be integers"),
+        (lambda: info_nce(a, p, None, 0.1, labels=torch.zeros(3, dtype=torch.long)), "labels must have shape"),
+        (lambda: info_nce(a, p, n.int(), 0.1), "negatives must be a floating-point tensor"),
+        (lambda: info_nce(a.long(), p.long(), None, 0.1), "floating-point"),
+        (lambda: hard_info_nce(a, p, n * float("inf"), 0.1), "negatives contain NaN or infinite"),
+        (lambda: hard_info_nce(a[:1], p[:1], None, 0.1), "at least 2"),
+    ]
+    for fn, msg in bad:
+        with pytest.raises(NegsampleError, match=msg) as exc:
+            fn()
+        assert "\n" not in str(exc.value)
