@@ -499,3 +499,108 @@ def test_logq_minus_inf_and_other_bad_inputs_raise_one_line_errors():
         with pytest.raises(NegsampleError, match=msg) as exc:
             fn()
         assert "\n" not in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- MI bound with masks, auto temperature (issue 16)
+
+def test_mi_bound_counts_only_unmasked_negatives():
+    """One unmasked negative out of K = 3: the bound can be at most ln 2 (it used to report
+    ln 4 - L = 1.36 nats for a near-zero loss). Per anchor N_a = 1 + unmasked negatives."""
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    p = 5 * a
+    n = torch.tensor([[[-1.0, 0.0], [0.9, 0.1], [0.8, 0.0]], [[0.0, -1.0], [0.1, 0.9], [-0.3, 0.2]]],
+                     dtype=torch.float64)
+    mask = torch.tensor([[False, True, True], [False, True, False]])
+    loss, st = info_nce(a, p, n, temperature=0.1, mask=mask, return_stats=True)
+    per_anchor = [info_nce(a[i:i + 1], p[i:i + 1], n[i:i + 1], 0.1, mask=mask[i:i + 1]) for i in range(2)]
+    expected = (math.log(2) + math.log(3)) / 2 - float(loss)
+    assert st["mi_bound"] == pytest.approx(expected, abs=1e-9)
+    assert st["mi_bound"] <= (math.log(2) + math.log(3)) / 2
+    assert mutual_information_bound(loss.item(), mask=mask) == pytest.approx(expected, abs=1e-9)
+    assert mutual_information_bound(torch.stack(per_anchor), n=[2, 3]) == pytest.approx(expected, abs=1e-9)
+    # a single anchor with one unmasked negative never exceeds ln 2, however easy
+    _, st1 = info_nce(a[:1], p[:1], n[:1], temperature=0.01, mask=mask[:1], return_stats=True)
+    assert 0.69 < st1["mi_bound"] <= math.log(2)
+    # in-batch: the same accounting with an in-batch mask (anchor 0 keeps one of its 5 negatives)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    bmask = torch.zeros(6, 6, dtype=torch.bool)
+    bmask[0, 2:] = True
+    loss_b, st_b = info_nce(x, 3 * x, None, temperature=0.05, mask=bmask, chunk_size=4, return_stats=True)
+    n_a = np.array([2, 6, 6, 6, 6, 6])
+    assert st_b["mi_bound"] == pytest.approx(np.log(n_a).mean() - float(loss_b), abs=1e-9)
+    for _ in range(20):  # random masks and scores: never above mean ln(1 + unmasked K)
+        s = torch.randn(8, 5, generator=g, dtype=torch.float64)
+        m = torch.rand(8, 5, generator=g) < 0.6
+        lo, stm = info_nce(torch.ones(8, 1, dtype=torch.float64), torch.full((8, 1), 10.0, dtype=torch.float64),
+                           s.unsqueeze(-1), temperature=0.1, mask=m, return_stats=True)
+        assert stm["mi_bound"] <= np.log(1 + (~m).sum(1).numpy()).mean() + 1e-12
+        assert stm["negatives_per_anchor"] == pytest.approx(float((~m).sum()) / 8)
+    with pytest.raises(NegsampleError, match="exactly one of n"):
+        mutual_information_bound(1.0)
+
+
+def test_auto_temperature_functional_form_records_history():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(16, 8, generator=g)
+    p = a + 0.5 * torch.randn(16, 8, generator=g)
+    ctrl = EntropyController(target_entropy=2.0, tau_init=0.2)
+    for step in range(3):
+        tau_before = ctrl.tau
+        loss, st = info_nce(a, p, None, temperature="auto", controller=ctrl, normalize=True, return_stats=True)
+        # the entropy the controller saw is that of softmax(s_j / tau) over the batch's negatives
+        an, pn = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(p, dim=-1)
+        sim = (an @ pn.T).double()
+        neg = sim[~torch.eye(16, dtype=torch.bool)].view(16, 15)
+        assert ctrl.history[-1][0] == tau_before
+        assert ctrl.history[-1][1] == pytest.approx(float(negative_entropy(neg, tau_before).mean()), abs=1e-5)
+        assert st["entropy_slope"] == pytest.approx(float(entropy_slope(neg, tau_before).mean()), rel=1e-4)
+        assert float(loss) == pytest.approx(float(info_nce(a, p, None, tau_before, normalize=True)), abs=1e-6)
+    assert len(ctrl.taus) == 3 and ctrl.taus[1] != ctrl.taus[0]
+    np.testing.assert_allclose(ctrl.entropies, [h for _, h in ctrl.history])
+    with pytest.raises(NegsampleError, match="exceeds ln K"):
+        info_nce(a, p, None, temperature="auto", controller=EntropyController(target_entropy=5.0))
+
+
+def _train_encoder(temperature, target=None, steps=80, seed=0):
+    """A small MLP encoder trained with in-batch InfoNCE on two noisy views of points from 32 clusters
+    (same-cluster rows are unlabelled false negatives, so the negative weights sharpen as it learns)."""
+    from negsample.losses import InfoNCELoss
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(32, 10, generator=g) * 2
+    torch.manual_seed(seed)
+    enc = torch.nn.Sequential(torch.nn.Linear(10, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
+    loss_fn = InfoNCELoss(temperature=temperature, normalize=True, target_entropy=target, return_stats=True,
+                          controller_kwargs={"tau_init": 0.1} if temperature == "auto" else None)
+    opt = torch.optim.Adam(enc.parameters(), lr=3e-3)
+    ents = []
+    for _ in range(steps):
+        idx = torch.randint(0, 32, (64,), generator=g)
+        x = centers[idx] + 0.3 * torch.randn(64, 10, generator=g)
+        v1, v2 = x + 0.3 * torch.randn(64, 10, generator=g), x + 0.3 * torch.randn(64, 10, generator=g)
+        loss, st = loss_fn(enc(v1), enc(v2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ents.append(st["entropy"])
+    return np.array(ents), loss_fn
+
+
+def test_auto_temperature_holds_entropy_while_fixed_tau_drifts_in_training():
+    fixed, _ = _train_encoder(0.1)
+    target = fixed[0]
+    auto, loss_fn = _train_encoder("auto", target)
+    hist = loss_fn.controller.entropies
+    assert len(hist) == 80
+    np.testing.assert_allclose(hist, auto, rtol=1e-6)
+    drift_fixed = np.abs(fixed[40:] - target).mean() / target
+    drift_auto = np.abs(hist[10:] - target).mean() / target
+    assert drift_fixed > 0.25, drift_fixed          # a fixed tau lets the entropy collapse
+    assert drift_auto < 0.08, drift_auto            # the controller holds it
+    assert loss_fn.controller.taus.max() > 1.3 * 0.1  # by raising tau
+    assert float(loss_fn.temperature) == loss_fn.controller.tau
+    # eval mode does not move tau
+    loss_fn.eval()
+    n_before = len(loss_fn.controller.history)
+    loss_fn(torch.randn(8, 16), torch.randn(8, 16))
+    assert len(loss_fn.controller.history) == n_before
