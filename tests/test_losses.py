@@ -604,3 +604,166 @@ def test_auto_temperature_holds_entropy_while_fixed_tau_drifts_in_training():
     n_before = len(loss_fn.controller.history)
     loss_fn(torch.randn(8, 16), torch.randn(8, 16))
     assert len(loss_fn.controller.history) == n_before
+
+
+# ----------------------------------------------------------------------------- metric-learning form (issue 15)
+
+def _pml_batch(seed, B=40, d=8, classes=6, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(B, d, generator=g, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, classes, (B,), generator=g)  # ~7 rows per class: several positives each
+    ref = torch.randn(25, d, generator=g, dtype=dtype)
+    ref_labels = torch.randint(0, classes, (25,), generator=g)
+    return emb, labels, ref, ref_labels
+
+
+def test_metric_form_equals_pytorch_metric_learning_ntxent_and_supcon():
+    pml = pytest.importorskip("pytorch_metric_learning")
+    from pytorch_metric_learning import losses as L, miners as M
+    from negsample.losses import NTXentLoss, SupConLoss, ntxent_loss, supcon_loss
+    from negsample.miners import PairMiner, TripletMiner
+    assert pml.__version__ == "2.9.0"
+    emb, labels, ref, ref_labels = _pml_batch(0)
+    cases = [(L.NTXentLoss(temperature=0.1), lambda *a: ntxent_loss(*a, temperature=0.1, chunk_size=7)),
+             (L.SupConLoss(temperature=0.1), lambda *a: supcon_loss(*a, temperature=0.1, chunk_size=7)),
+             (L.NTXentLoss(temperature=0.07), NTXentLoss(chunk_size=9)),
+             (L.SupConLoss(temperature=0.1), SupConLoss(chunk_size=9))]
+    tuples = [None, TripletMiner(0.2, "semihard")(emb, labels), PairMiner("hard")(emb, labels),
+              M.BatchHardMiner()(emb, labels), M.MultiSimilarityMiner(0.1)(emb, labels)]
+    for theirs, ours in cases:
+        for it in tuples:
+            t, o = theirs(emb, labels, it), ours(emb, labels, it)
+            assert float(o.detach()) == pytest.approx(float(t.detach()), abs=1e-5)
+            gt, go = torch.autograd.grad(t, emb)[0], torch.autograd.grad(o, emb)[0]
+            torch.testing.assert_close(go, gt, atol=1e-5, rtol=1e-5)
+        # ref_emb / ref_labels (the batch's anchors against another set, no self-exclusion)
+        assert float(ours(emb, labels, None, ref, ref_labels)) == pytest.approx(
+            float(theirs(emb, labels, None, ref, ref_labels).detach()), abs=1e-5)
+    # float32, a bigger batch, many positives per class
+    e32, l32, _, _ = _pml_batch(1, B=96, classes=4, dtype=torch.float32)
+    for theirs, kind in ((L.NTXentLoss(temperature=0.05), "ntxent"), (L.SupConLoss(temperature=0.05), "supcon")):
+        from negsample.losses import metric_loss
+        ours = metric_loss(e32, l32, loss=kind, temperature=0.05, chunk_size=33)
+        assert float(ours) == pytest.approx(float(theirs(e32, l32)), abs=1e-5)
+    # the pair form's symmetric NT-Xent is the metric form with labels [0..B-1, 0..B-1]
+    a, p = emb[:20], emb[20:]
+    sym = info_nce(a, p, None, 0.1, normalize=True, symmetric=True)
+    assert float(sym) == pytest.approx(float(ntxent_loss(emb, torch.cat([torch.arange(20)] * 2), temperature=0.1)),
+                                       abs=1e-10)
+
+
+def test_metric_form_never_holds_more_than_chunk_x_n_logits_for_backward():
+    """With chunk c, the tensors autograd keeps between forward and backward are at most c x N
+    (checkpointing); without chunking the full B x N matrix is kept. Measured with saved-tensor hooks."""
+    from negsample.losses import metric_loss
+    emb, labels, _, _ = _pml_batch(2, B=96, d=4)
+
+    def largest_saved(chunk):
+        sizes = []
+
+        def pack(t):
+            sizes.append(t.numel())
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = metric_loss(emb, labels, loss="supcon", chunk_size=chunk)
+        loss.backward()
+        return max(sizes)
+    assert largest_saved(96) >= 96 * 96
+    assert largest_saved(8) <= 8 * 96
+
+
+def test_memory_queue_fifo_and_masks():
+    from negsample.losses import MemoryQueue
+    q = MemoryQueue(5, 2)
+    q.enqueue(torch.arange(6.0).view(3, 2), labels=torch.tensor([1, 2, 3]), ids=torch.tensor([10, 11, 12]))
+    q.enqueue(torch.arange(6.0, 12.0).view(3, 2), labels=torch.tensor([4, 5, 6]), ids=torch.tensor([13, 14, 15]))
+    assert len(q) == 5
+    assert q.labels.tolist() == [2, 3, 4, 5, 6] and q.ids.tolist() == [11, 12, 13, 14, 15]
+    assert q.embeddings[0].tolist() == [2.0, 3.0]
+    emb, lab, ids = q.dequeue(2)
+    assert lab.tolist() == [2, 3] and len(q) == 3 and q.labels.tolist() == [4, 5, 6]
+    m = q.exclusion_mask(labels=torch.tensor([5, 9]), ids=torch.tensor([99, 13]))
+    assert m.tolist() == [[False, True, False], [True, False, False]]
+    with pytest.raises(NegsampleError, match="pass labels= on every enqueue"):
+        q.enqueue(torch.zeros(1, 2))
+    with pytest.raises(NegsampleError, match=r"embeddings must be \(n, 2\)"):
+        q.enqueue(torch.zeros(1, 3), labels=torch.tensor([1]), ids=torch.tensor([1]))
+    with pytest.raises(NegsampleError, match="can dequeue 0..3"):
+        q.dequeue(4)
+
+
+def test_memory_queue_masks_same_label_and_same_id_entries():
+    """In the pair form a queue entry with the anchor's label (an accidental hit) or id (the same
+    example) is not a negative: the loss equals the loss with that entry removed and ignores its
+    embedding; entries of other labels are negatives (changing them changes the loss)."""
+    from negsample.losses import MemoryQueue
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    p = a + 0.1 * torch.randn(4, 6, generator=g, dtype=torch.float64)
+    labels, ids = torch.tensor([0, 1, 2, 3]), torch.tensor([100, 101, 102, 103])
+    mem = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    mem_labels, mem_ids = torch.tensor([7, 1, 8, 9, 9]), torch.tensor([200, 201, 202, 102, 204])
+
+    def loss_with(entries, lab, idx):
+        q = MemoryQueue(8, 6, dtype=torch.float64)
+        q.enqueue(entries, labels=lab, ids=idx)
+        return info_nce(a, p, None, 0.2, normalize=True, labels=labels, ids=ids, memory=q)
+    full = loss_with(mem, mem_labels, mem_ids)
+    per_row = []
+    for i in range(4):  # row 1 ignores entry 1 (same label), row 2 ignores entry 3 (same id)
+        keep = [j for j in range(5) if not (mem_labels[j] == labels[i] or mem_ids[j] == ids[i])]
+        cands = torch.cat([p, mem[keep]])
+        logits = torch.nn.functional.normalize(a[i:i + 1], dim=-1) @ torch.nn.functional.normalize(cands, dim=-1).T / 0.2
+        per_row.append(torch.nn.functional.cross_entropy(logits, torch.tensor([i])))
+    assert float(full) == pytest.approx(float(torch.stack(per_row).mean()), abs=1e-12)
+    moved = mem.clone()
+    moved[1] = 50 * a[1]   # would be a very hard negative for row 1, but it shares row 1's label
+    assert float(loss_with(moved, mem_labels, mem_ids)) != pytest.approx(float(full), abs=1e-6)  # other rows see it
+    no_label = loss_with(mem, torch.tensor([7, 5, 8, 9, 9]), mem_ids)
+    assert float(no_label) > float(full)  # without the label match entry 1 is an extra negative for row 1
+    # the memory's entries carry no gradient; the batch's do
+    a2 = a.clone().requires_grad_(True)
+    q = MemoryQueue(8, 6, dtype=torch.float64).enqueue(mem, labels=mem_labels, ids=mem_ids)
+    info_nce(a2, p, None, 0.2, memory=q, labels=labels).backward()
+    assert a2.grad is not None and not q._emb.requires_grad
+
+
+def test_memory_queue_with_metric_losses_equals_cross_batch_memory():
+    """NTXentLoss / SupConLoss with memory=MemoryQueue(...) equal PML's CrossBatchMemory around
+    their losses over several steps (while the queue is not full, the two hold the same entries)."""
+    pytest.importorskip("pytorch_metric_learning")
+    from pytorch_metric_learning import losses as L
+    from negsample.losses import MemoryQueue, NTXentLoss, SupConLoss
+    g = torch.Generator().manual_seed(4)
+    for ours_cls, theirs_cls in ((NTXentLoss, L.NTXentLoss), (SupConLoss, L.SupConLoss)):
+        cbm = L.CrossBatchMemory(theirs_cls(temperature=0.1), embedding_size=8, memory_size=64)
+        ours = ours_cls(temperature=0.1, memory=MemoryQueue(64, 8), chunk_size=5)
+        for _ in range(3):
+            emb = torch.randn(16, 8, generator=g)
+            lab = torch.randint(0, 5, (16,), generator=g)
+            assert float(ours(emb, lab)) == pytest.approx(float(cbm(emb, lab)), abs=1e-5)
+        assert len(ours.memory) == 48
+
+
+def test_modules_return_diagnostics():
+    from negsample.losses import NTXentLoss, SupConLoss
+    emb, labels, _, _ = _pml_batch(5)
+    for mod in (NTXentLoss(temperature=0.2, return_stats=True), SupConLoss(return_stats=True),
+                InfoNCELoss(temperature=0.2, return_stats=True)):
+        out = mod(emb, labels) if not isinstance(mod, InfoNCELoss) or isinstance(mod, NTXentLoss) else mod(emb[:20], emb[20:])
+        loss, st = out
+        assert mod.stats is st
+        for key in ("entropy", "effective_margin", "active_fraction", "pos_minus_hardest", "temperature"):
+            assert math.isfinite(st[key])
+        assert 0 <= st["entropy"] <= st["max_entropy"] + 1e-9
+    _, st = InfoNCELoss(temperature=0.2, return_stats=True)(emb[:20], emb[20:])
+    assert "mi_bound" in st and st["mi_bound"] <= math.log(20)
+    # effective margin: a positive scoring tau LSE_j(s_j / tau) has loss ln 2 against those negatives
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    negs = torch.tensor([[[0.3, 0.0], [0.1, 0.0], [-0.2, 0.0]]], dtype=torch.float64)
+    _, st = info_nce(a, a, negs, 0.2, return_stats=True)
+    m = st["effective_margin"]
+    assert float(info_nce(a, torch.tensor([[m, 0.0]], dtype=torch.float64), negs, 0.2)) == pytest.approx(math.log(2))
+    assert effective_margin(0.3, 0.2, 3) == pytest.approx(
+        info_nce(a, a, torch.full((1, 3, 2), 0.0, dtype=torch.float64) + torch.tensor([0.3, 0.0], dtype=torch.float64),
+                 0.2, return_stats=True)[1]["effective_margin"])

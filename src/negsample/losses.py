@@ -556,6 +556,8 @@ def _memory_parts(memory, anchor):
         raise NegsampleError(f"memory must be a MemoryQueue, got {type(memory).__name__}")
     if memory.dim != anchor.shape[1]:
         raise NegsampleError(f"memory holds {memory.dim}-dim entries but the embeddings are {anchor.shape[1]}-dim")
+    if len(memory) == 0:
+        return None
     return memory.embeddings.to(dtype=anchor.dtype, device=anchor.device), memory.labels, memory.ids
 
 
