@@ -170,12 +170,11 @@ class KeyedVectors:
         return 1.0 - self.similarity(w1, w2)
 
     def n_similarity(self, ws1, ws2) -> float:
-        """Cosine similarity of the means of two word sets (unit vectors), like gensim."""
+        """Cosine similarity of the means of two word sets (raw vectors), like gensim."""
         if not len(ws1) or not len(ws2):
             raise NegsampleError("n_similarity needs two non-empty word lists")
-        n = self.get_normed_vectors()
-        a = n[[self.get_index(w) for w in ws1]].mean(axis=0)
-        b = n[[self.get_index(w) for w in ws2]].mean(axis=0)
+        a = self.vectors[[self.get_index(w) for w in ws1]].astype(np.float64).mean(axis=0)
+        b = self.vectors[[self.get_index(w) for w in ws2]].astype(np.float64).mean(axis=0)
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
     def similar_by_word(self, word, topn=10, restrict_vocab=None):
