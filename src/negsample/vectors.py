@@ -156,6 +156,12 @@ class KeyedVectors:
         out = [(self.index_to_key[i], float(sims[i])) for i in idx if i not in exclude]
         return out[:topn]
 
+    def to_torch(self):
+        """The vectors as a torch tensor (sharing memory with ``vectors``)."""
+        import torch
+
+        return torch.from_numpy(self.vectors)
+
     # ------------------------------------------------------------------ gensim's KeyedVectors API
     def get_vector(self, key, norm=False):
         """The vector of ``key`` (unit length with ``norm=True``), like gensim."""

@@ -44,8 +44,10 @@ def add_cli(subparsers):
     sub = p.add_subparsers(dest="graph_command", metavar="SUBCOMMAND")
     e = subparser(sub, "embed", help="DeepWalk/node2vec walks + SGNS")
     e.add_argument("edges", help="edge list: 'source target [weight]' per line, '#' comments")
-    add_output(e, help="vectors file to write (word2vec format, one row per node)")
-    e.add_argument("--format", choices=["binary", "text"], default="text", help="vectors file format")
+    add_output(e, help="vectors file to write: .npz (vectors + node ids), .npy (+ PATH.ids.txt) or the word2vec "
+                       "format (--format)")
+    e.add_argument("--format", choices=["binary", "text"], default="text",
+                   help="word2vec format of outputs not ending in .npz / .npy")
     _add_embed_args(e)
     e.set_defaults(func=cmd_embed)
     lp = subparser(sub, "linkpred", help="held-out edges ranked against uniform / degree / 2-hop negatives")
@@ -75,8 +77,13 @@ def cmd_embed(args):
     check_output_path(args.output, inputs=[args.edges])
     g = load_edgelist(args.edges, directed=args.directed)
     vecs, st = embed(g, **_embed_kwargs(args))
-    KeyedVectors(g.node_ids, vecs).save_word2vec_format(args.output, binary=args.format == "binary",
-                                                        inputs=[args.edges])
+    if args.output.endswith((".npz", ".npy")):
+        from ..graph import save_embeddings
+
+        save_embeddings(args.output, vecs, g.node_ids, inputs=[args.edges])
+    else:
+        KeyedVectors(g.node_ids, vecs).save_word2vec_format(args.output, binary=args.format == "binary",
+                                                            inputs=[args.edges])
     out = dict(g.stats, **st, output=args.output)
     if args.json:
         print_json(out)
