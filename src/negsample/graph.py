@@ -22,9 +22,7 @@ stated hardness.
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field

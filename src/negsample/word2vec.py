@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import gc
 import hashlib
+import logging
 import lzma
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -329,7 +329,7 @@ class Word2Vec:
             if os.path.exists(ckpt):
                 first_epoch = self._load_checkpoint(ckpt, fingerprint)
             elif progress:
-                print(f"no checkpoint in {checkpoint_dir}; starting from scratch", file=sys.stderr)
+                logging.getLogger("negsample").info("no checkpoint in %s; starting from scratch", checkpoint_dir)
         if self.vocab is None or first_epoch == 0:
             self.vocab = build_vocab(corpus, self.min_count, self.max_vocab)
             _release_memory()
