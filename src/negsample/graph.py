@@ -405,7 +405,7 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
     stats = {"walk_seconds": t_walk, "train_seconds": st["train_seconds"],
              "total_seconds": time.perf_counter() - t0, "walks": int(offsets.size - 1), "tokens": int(ids.size),
              "negatives": sampler.mode, "negative": sampler.negative, "kernel_backend": st["kernel_backend"],
-             "filter": st["filter"]}
+             "filter": st["filter"], "adaptive": st.get("adaptive")}
     return W_in, stats
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from .._common import NegsampleError
-from ._options import add_negatives, add_output, add_run_options, print_json, say, subparser
+from ._options import (adaptive_kwargs, add_adaptive, add_negatives, add_output, add_run_options, print_json,
+                       say, subparser)
 
 
 def _add_embed_args(p):
@@ -18,6 +19,7 @@ def _add_embed_args(p):
     add_negatives(p, 5, 0.75, modes=("shared", "per-example"), noise_of="degree",
                   mode_help="share each window's negatives (several times faster) or draw k per pair (slower, "
                             "higher AUC on some graphs: see benchmarks/RESULTS.md)")
+    add_adaptive(p)
     p.add_argument("--epochs", type=int, default=1, help="passes over the walks")
     p.add_argument("--lr", type=float, default=0.0125,
                    help="initial learning rate (half word2vec's: better link prediction on walks)")
@@ -30,10 +32,17 @@ def _add_embed_args(p):
 
 
 def _embed_kwargs(args):
+    negatives = args.negatives
+    adaptive = adaptive_kwargs(args)
+    if adaptive:
+        from ..samplers import NegativeSampler
+
+        negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
+                                    **adaptive)
     return dict(method=args.method, p=args.p, q=args.q, walk_length=args.walk_length,
                 walks_per_node=args.walks_per_node, window=args.window, dim=args.dim, negative=args.negative,
                 ns_exponent=args.ns_exponent, sample=args.sample, epochs=args.epochs, lr=args.lr, threads=args.threads,
-                seed=args.seed, negatives=args.negatives, progress=not (args.quiet or args.json))
+                seed=args.seed, negatives=negatives, progress=not (args.quiet or args.json))
 
 
 def add_cli(subparsers):
