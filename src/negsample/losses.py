@@ -50,7 +50,6 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from . import distributed as _dist
 from ._common import NegsampleError
@@ -441,6 +440,36 @@ def _chunk_fn(a, cands, tau, start, spec, kind, tau_plus, beta, need_stats):
     return loss, w.detach(), st
 
 
+class _Recompute(torch.autograd.Function):
+    """Activation checkpointing for one chunk: the forward keeps only its inputs, the backward
+    recomputes the chunk's logits with gradient. (torch.utils.checkpoint does the same but imports
+    torch._dynamo on first use, seconds of start-up in every process.)"""
+
+    @staticmethod
+    def forward(ctx, a, cands, tau, fn):
+        with torch.no_grad():
+            loss, w, st = fn(a, cands, tau)
+        ctx.fn = fn
+        ctx.save_for_backward(a, cands, tau if isinstance(tau, torch.Tensor) else None)
+        ctx.tau_value = tau
+        ctx.mark_non_differentiable(w, st)
+        return loss, w, st
+
+    @staticmethod
+    def backward(ctx, g_loss, g_w, g_st):
+        a, cands, tau_t = ctx.saved_tensors
+        tau = tau_t if tau_t is not None else ctx.tau_value
+        with torch.enable_grad():
+            a_ = a.detach().requires_grad_(a.requires_grad)
+            c_ = cands.detach().requires_grad_(cands.requires_grad)
+            t_ = tau.detach().requires_grad_(tau.requires_grad) if tau_t is not None else tau
+            loss, _, _ = ctx.fn(a_, c_, t_)
+            inputs = [x for x in (a_, c_, t_) if isinstance(x, torch.Tensor) and x.requires_grad]
+            grads = iter(torch.autograd.grad(loss, inputs, g_loss)) if inputs else iter(())
+        out = [next(grads) if isinstance(x, torch.Tensor) and x.requires_grad else None for x in (a_, c_, t_)]
+        return out[0], out[1], out[2], None
+
+
 def _engine(anchors, cands, tau, spec, kind, chunk, tau_plus=0.0, beta=0.0, need_stats=False):
     """(sum of row losses, sum of weights, per-row stats or None) over anchors (M, d) x cands (N, d)."""
     M = anchors.shape[0]
@@ -451,7 +480,7 @@ def _engine(anchors, cands, tau, spec, kind, chunk, tau_plus=0.0, beta=0.0, need
         a = anchors[s:s + chunk]
         fn = partial(_chunk_fn, start=s, spec=spec, kind=kind, tau_plus=tau_plus, beta=beta, need_stats=need_stats)
         if needs_grad and M > chunk:
-            loss, w, st = checkpoint(fn, a, cands, tau, use_reentrant=False)
+            loss, w, st = _Recompute.apply(a, cands, tau, fn)
         else:
             loss, w, st = fn(a, cands, tau)
         losses.append(loss.sum())
@@ -471,9 +500,9 @@ def _reduce(total, wsum, gather):
     return total / wsum.detach().clamp(min=1)
 
 
-def _gather(x, gather):
+def _gather(x, gather, sizes=None):
     if gather:
-        return _dist.all_gather_with_grad(x)
+        return _dist.all_gather_with_grad(x, sizes if _dist.is_distributed() else None)
     return x, 0, [x.shape[0]]
 
 
@@ -588,7 +617,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
     # candidate blocks, in column order: [rows (gathered)], [hard negatives (gathered)], [memory]
     if symmetric:
         local = torch.cat([anchor, positive], dim=0)
-        cands, off, _ = _gather(local, gather)
+        cands, off, _ = _gather(local, gather, [2 * n for n in sizes])
         anchors = local
         r = torch.arange(2 * B, device=dev)
         pos_cols = off + (r + B) % (2 * B)
@@ -600,7 +629,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
         col_ids = _gather_keys(row_ids, gather, block_sizes) if ids is not None else None
         n_rows_cols = cands.shape[0]
     else:
-        cands, off, _ = _gather(positive, gather)
+        cands, off, _ = _gather(positive, gather, sizes)
         anchors = anchor
         pos_cols = off + torch.arange(B, device=dev)
         self_cols = None
@@ -609,7 +638,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
         col_ids = _gather_keys(ids, gather, sizes) if ids is not None else None
         n_rows_cols = cands.shape[0]
         if negatives is not None:
-            gneg, _, _ = _gather(negatives.reshape(B * K, d), gather)
+            gneg, _, _ = _gather(negatives.reshape(B * K, d), gather, [K * n for n in sizes])
             cands = torch.cat([cands, gneg], dim=0)
             n_neg_cols = gneg.shape[0]
             if labels is not None:
@@ -838,7 +867,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
     if ref_emb is None:
         if ref_ids is not None:
             raise NegsampleError("ref_ids needs ref_emb")
-        cands, off, _ = _gather(emb, gather)
+        cands, off, _ = _gather(emb, gather, sizes)
         col_lab = _gather_keys(labels, gather, sizes) if labels is not None else None
         col_ids = _gather_keys(ids, gather, sizes) if ids is not None else None
         self_cols = off + torch.arange(B, device=dev)
@@ -848,7 +877,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
             raise NegsampleError(f"ref_emb must be (M, {d}), got {tuple(ref_emb.shape)}")
         Mr = ref_emb.shape[0]
         rsizes = _dist.gather_sizes(Mr, dev) if (gather and _dist.is_distributed()) else [Mr]
-        cands, _, _ = _gather(F.normalize(ref_emb, dim=-1) if normalize else ref_emb, gather)
+        cands, _, _ = _gather(F.normalize(ref_emb, dim=-1) if normalize else ref_emb, gather, rsizes)
         col_lab = (_gather_keys(_check_keys("ref_labels", ref_labels, (Mr,), dev), gather, rsizes)
                    if ref_labels is not None else None)
         col_ids = (_gather_keys(_check_keys("ref_ids", ref_ids, (Mr,), dev), gather, rsizes)
