@@ -854,3 +854,13 @@ def test_st_adapter_trains_one_step_in_sentence_transformer_trainer(minilm, tmp_
     assert out.global_step == 1 and math.isfinite(out.training_loss) and out.training_loss > 0
     changed = sum(int(not torch.equal(b, p.detach())) for b, p in zip(before, model.parameters()))
     assert changed > 0.5 * len(before)
+
+
+def test_nce_loss_input_errors():
+    x = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(NegsampleError, match="floating-point torch tensors"):
+        nce_loss([0.0], x, x, x, 2)
+    with pytest.raises(NegsampleError, match="NaN or infinite"):
+        nce_loss(x, x, x, torch.tensor([0.0, float("-inf"), 0.0], dtype=torch.float64), 2)
+    with pytest.raises(NegsampleError, match="log_z must be finite"):
+        nce_loss(x, x, x, x, 2, log_z=float("nan"))

@@ -247,6 +247,8 @@ def _row_losses(z, cols, kind, inv_tau, tau_plus, beta):
     if cols.pc is not None:
         return _rows_single(z, cols.pc, cols.excl, inv_tau, tau_plus, beta)
     P, Nc = cols.P, cols.Nc
+    if P.dtype == torch.bool:
+        return _rows_sets(z, P, Nc, kind, inv_tau, tau_plus, beta)
     n = Nc.sum(1)
     has_neg = n > 0
     if kind == "supcon":
@@ -266,6 +268,26 @@ def _row_losses(z, cols, kind, inv_tau, tau_plus, beta):
         log_ng = _debiased_log_ng(log_r.unsqueeze(1), z, n.clamp(min=1).unsqueeze(1), inv_tau, tau_plus)
         terms = torch.where(has_neg.unsqueeze(1), _softplus(log_ng - z), torch.zeros_like(z))
     return (P * terms).sum(1), P.sum(1)
+
+
+def _rows_sets(z, P, Nc, kind, inv_tau, tau_plus, beta):
+    """The same with boolean P / Nc (sets: labels decide), in fewer passes over the chunk."""
+    npos = P.sum(1).to(z.dtype)
+    if kind == "supcon":
+        PN = P | Nc
+        valid = (npos > 0) & (PN.sum(1) > 1)
+        lse = torch.logsumexp(z.masked_fill(~PN & valid.unsqueeze(1), _NEG_INF), dim=1)
+        mean_pos = torch.where(P, z, 0.0).sum(1) / npos.clamp(min=1)
+        return torch.where(valid, lse - mean_pos, torch.zeros_like(lse)), valid.to(z.dtype)
+    n = Nc.sum(1).to(z.dtype)
+    has_neg = n > 0
+    log_r = _log_r(z.masked_fill(~Nc & has_neg.unsqueeze(1), _NEG_INF), n, beta)
+    if tau_plus == 0.0 and beta == 0.0:
+        terms = _softplus(torch.where(has_neg, log_r, torch.full_like(log_r, _NEG_INF)).unsqueeze(1) - z)
+    else:
+        log_ng = _debiased_log_ng(log_r.unsqueeze(1), z, n.clamp(min=1).unsqueeze(1), inv_tau, tau_plus)
+        terms = torch.where(has_neg.unsqueeze(1), _softplus(log_ng - z), 0.0)
+    return torch.where(P, terms, 0.0).sum(1), npos
 
 
 def _log_r(zn, n, beta):
@@ -424,7 +446,8 @@ class _Spec:
             return _Cols(P=P * keep, Nc=Nc * keep)
         rl, cl, chas = self.pos_labels
         same = (rl[s:e].unsqueeze(1) == cl.unsqueeze(0)) & chas.unsqueeze(0)
-        return _Cols(P=(same & ~excl).to(dtype), Nc=(~same & ~excl).to(dtype))
+        keep = ~excl
+        return _Cols(P=same & keep, Nc=~same & keep)
 
 
 def _chunk_fn(a, cands, tau, start, spec, kind, tau_plus, beta, need_stats):
@@ -440,56 +463,87 @@ def _chunk_fn(a, cands, tau, start, spec, kind, tau_plus, beta, need_stats):
     return loss, w.detach(), st
 
 
-class _Recompute(torch.autograd.Function):
-    """Activation checkpointing for one chunk: the forward keeps only its inputs, the backward
-    recomputes the chunk's logits with gradient. (torch.utils.checkpoint does the same but imports
-    torch._dynamo on first use, seconds of start-up in every process.)"""
+class _ChunkedGrad(torch.autograd.Function):
+    """Chunked loss with its gradient computed chunk by chunk during the forward.
+
+    For each chunk of anchors the logits (c x N) are built with autograd, the chunk's summed loss
+    is differentiated at once with respect to the chunk's anchors, the candidates and tau, and the
+    graph is freed; the gradients are accumulated (M x d, N x d). The backward only scales them by
+    the upstream gradient (the loss enters linearly). Memory: O((M + N) d + chunk x N); time: one
+    forward and one backward per chunk — unlike activation checkpointing, nothing is recomputed.
+    """
 
     @staticmethod
-    def forward(ctx, a, cands, tau, fn):
-        with torch.no_grad():
-            loss, w, st = fn(a, cands, tau)
-        ctx.fn = fn
-        ctx.save_for_backward(a, cands, tau if isinstance(tau, torch.Tensor) else None)
-        ctx.tau_value = tau
-        ctx.mark_non_differentiable(w, st)
-        return loss, w, st
+    def forward(ctx, anchors, cands, tau, run):
+        total, wsum, stats, grads = run(anchors, cands, tau)
+        ctx.grads = grads
+        ctx.mark_non_differentiable(wsum, stats)
+        return total, wsum, stats
 
     @staticmethod
-    def backward(ctx, g_loss, g_w, g_st):
-        a, cands, tau_t = ctx.saved_tensors
-        tau = tau_t if tau_t is not None else ctx.tau_value
-        with torch.enable_grad():
-            a_ = a.detach().requires_grad_(a.requires_grad)
-            c_ = cands.detach().requires_grad_(cands.requires_grad)
-            t_ = tau.detach().requires_grad_(tau.requires_grad) if tau_t is not None else tau
-            loss, _, _ = ctx.fn(a_, c_, t_)
-            inputs = [x for x in (a_, c_, t_) if isinstance(x, torch.Tensor) and x.requires_grad]
-            grads = iter(torch.autograd.grad(loss, inputs, g_loss)) if inputs else iter(())
-        out = [next(grads) if isinstance(x, torch.Tensor) and x.requires_grad else None for x in (a_, c_, t_)]
-        return out[0], out[1], out[2], None
+    def backward(ctx, g_total, g_w, g_st):
+        out = tuple(None if g is None else g * g_total for g in ctx.grads)
+        ctx.grads = None
+        return out + (None,)
+
+
+def _run_chunks(anchors, cands, tau, *, spec, kind, chunk, tau_plus, beta, need_stats, eager):
+    M = anchors.shape[0]
+    tau_t = isinstance(tau, torch.Tensor)
+    if eager:
+        ga = torch.zeros_like(anchors) if anchors.requires_grad else None
+        gc = torch.zeros_like(cands) if cands.requires_grad else None
+        gt = torch.zeros_like(tau) if tau_t and tau.requires_grad else None
+        c_ = cands.detach().requires_grad_(gc is not None)
+        t_ = tau.detach().requires_grad_(gt is not None) if tau_t else tau
+    total = anchors.new_zeros(())
+    wsum = anchors.new_zeros(())
+    stats = []
+    for s in range(0, M, chunk):
+        e = min(M, s + chunk)
+        if eager:
+            with torch.enable_grad():
+                a_ = anchors[s:e].detach().requires_grad_(ga is not None)
+                loss, w, st = _chunk_fn(a_, c_, t_, s, spec, kind, tau_plus, beta, need_stats)
+                lsum = loss.sum()
+                targets = [(x, acc) for x, acc in ((a_, ga), (c_, gc), (t_, gt)) if acc is not None]
+                if targets:
+                    grads = torch.autograd.grad(lsum, [x for x, _ in targets], allow_unused=True)
+                    for (x, acc), g in zip(targets, grads):
+                        if g is None:
+                            continue
+                        if x is a_:
+                            acc[s:e] += g
+                        else:
+                            acc += g
+            total = total + lsum.detach()
+        else:
+            loss, w, st = _chunk_fn(anchors[s:e], cands, tau, s, spec, kind, tau_plus, beta, need_stats)
+            total = total + loss.sum()
+        wsum = wsum + w.sum()
+        if need_stats:
+            stats.append(st)
+    st = torch.cat(stats) if need_stats else anchors.new_zeros(0)
+    if eager:
+        return total, wsum.detach(), st, (ga, gc, gt)
+    return total, wsum.detach(), st
 
 
 def _engine(anchors, cands, tau, spec, kind, chunk, tau_plus=0.0, beta=0.0, need_stats=False):
-    """(sum of row losses, sum of weights, per-row stats or None) over anchors (M, d) x cands (N, d)."""
+    """(sum of row losses, sum of weights, per-row stats or None) over anchors (M, d) x cands (N, d).
+
+    One chunk, or no gradient needed: plain evaluation. Several chunks with gradient:
+    ``_ChunkedGrad`` (at most chunk x N logits alive at a time)."""
     M = anchors.shape[0]
     needs_grad = torch.is_grad_enabled() and (anchors.requires_grad or cands.requires_grad
                                               or (isinstance(tau, torch.Tensor) and tau.requires_grad))
-    losses, weights, stats = [], [], []
-    for s in range(0, M, chunk):
-        a = anchors[s:s + chunk]
-        fn = partial(_chunk_fn, start=s, spec=spec, kind=kind, tau_plus=tau_plus, beta=beta, need_stats=need_stats)
-        if needs_grad and M > chunk:
-            loss, w, st = _Recompute.apply(a, cands, tau, fn)
-        else:
-            loss, w, st = fn(a, cands, tau)
-        losses.append(loss.sum())
-        weights.append(w.sum())
-        if need_stats:
-            stats.append(st)
-    total = torch.stack(losses).sum()
-    wsum = torch.stack(weights).sum()
-    return total, wsum, (torch.cat(stats) if need_stats else None)
+    run = partial(_run_chunks, spec=spec, kind=kind, chunk=chunk, tau_plus=tau_plus, beta=beta,
+                  need_stats=need_stats)
+    if needs_grad and M > chunk:
+        total, wsum, st = _ChunkedGrad.apply(anchors, cands, tau, partial(run, eager=True))
+    else:
+        total, wsum, st = run(anchors, cands, tau, eager=False)
+    return total, wsum, (st if need_stats else None)
 
 
 def _reduce(total, wsum, gather):
