@@ -654,7 +654,8 @@ def test_metric_form_equals_pytorch_metric_learning_ntxent_and_supcon():
 
 def test_metric_form_never_holds_more_than_chunk_x_n_logits_for_backward():
     """With chunk c, the tensors autograd keeps between forward and backward are at most c x N
-    (checkpointing); without chunking the full B x N matrix is kept. Measured with saved-tensor hooks."""
+    (gradients are formed chunk by chunk); without chunking the full B x N matrix is kept. Measured
+    with saved-tensor hooks."""
     from negsample.losses import metric_loss
     emb, labels, _, _ = _pml_batch(2, B=96, d=4)
 

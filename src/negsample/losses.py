@@ -28,9 +28,12 @@ Losses (z = score / tau; every function returns the mean over anchors or positiv
 - triplet:    L = max(0, d(a,p) - d(a,n) + margin); the semi-hard variant picks, per anchor, the
               closest negative with d(a,p) < d(a,n) < d(a,p) + margin (else the farthest one).
 
-Memory: in-batch and metric-form losses compute logits in chunks of ``chunk_size`` anchors, each
-chunk recomputed in the backward pass (activation checkpointing), so at most chunk x N logits (N =
-candidates) with gradient exist at a time, never B x N.
+Memory: in-batch and metric-form losses compute logits in chunks of ``chunk_size`` anchors; with
+gradient enabled each chunk's gradient (with respect to its anchors, the candidates and tau) is
+computed right after its forward and accumulated, and the backward only scales the accumulated
+gradients (``_ChunkedGrad``), so at most chunk x N logits (N = candidates) exist at a time, never
+B x N, and nothing is recomputed. (Evaluate under ``torch.no_grad()`` to skip that gradient work;
+double backward through a chunked loss is not supported.)
 
 ``gather_across_workers=True`` (torch.distributed): each worker's anchors see the candidates of every
 worker (see ``negsample.distributed``); labels, ids, logQ and masks are gathered with them. The
@@ -943,7 +946,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
     if col_ids is None:
         has_ids[:] = False
         col_ids = torch.zeros(n_main, dtype=torch.long, device=dev)
-    if labels is not None and col_lab is None:
+    if labels is not None and col_lab is None and indices_tuple is None:
         raise NegsampleError("ref_labels is required with labels and ref_emb")
     mem = _memory_parts(memory, embeddings)
     if mem is not None:
