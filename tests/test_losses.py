@@ -654,7 +654,8 @@ def test_metric_form_equals_pytorch_metric_learning_ntxent_and_supcon():
 
 def test_metric_form_never_holds_more_than_chunk_x_n_logits_for_backward():
     """With chunk c, the tensors autograd keeps between forward and backward are at most c x N
-    (checkpointing); without chunking the full B x N matrix is kept. Measured with saved-tensor hooks."""
+    (gradients are formed chunk by chunk); without chunking the full B x N matrix is kept. Measured
+    with saved-tensor hooks."""
     from negsample.losses import metric_loss
     emb, labels, _, _ = _pml_batch(2, B=96, d=4)
 
@@ -854,3 +855,13 @@ def test_st_adapter_trains_one_step_in_sentence_transformer_trainer(minilm, tmp_
     assert out.global_step == 1 and math.isfinite(out.training_loss) and out.training_loss > 0
     changed = sum(int(not torch.equal(b, p.detach())) for b, p in zip(before, model.parameters()))
     assert changed > 0.5 * len(before)
+
+
+def test_nce_loss_input_errors():
+    x = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(NegsampleError, match="floating-point torch tensors"):
+        nce_loss([0.0], x, x, x, 2)
+    with pytest.raises(NegsampleError, match="NaN or infinite"):
+        nce_loss(x, x, x, torch.tensor([0.0, float("-inf"), 0.0], dtype=torch.float64), 2)
+    with pytest.raises(NegsampleError, match="log_z must be finite"):
+        nce_loss(x, x, x, x, 2, log_z=float("nan"))

@@ -28,9 +28,12 @@ Losses (z = score / tau; every function returns the mean over anchors or positiv
 - triplet:    L = max(0, d(a,p) - d(a,n) + margin); the semi-hard variant picks, per anchor, the
               closest negative with d(a,p) < d(a,n) < d(a,p) + margin (else the farthest one).
 
-Memory: in-batch and metric-form losses compute logits in chunks of ``chunk_size`` anchors, each
-chunk recomputed in the backward pass (activation checkpointing), so at most chunk x N logits (N =
-candidates) with gradient exist at a time, never B x N.
+Memory: in-batch and metric-form losses compute logits in chunks of ``chunk_size`` anchors; with
+gradient enabled each chunk's gradient (with respect to its anchors, the candidates and tau) is
+computed right after its forward and accumulated, and the backward only scales the accumulated
+gradients (``_ChunkedGrad``), so at most chunk x N logits (N = candidates) exist at a time, never
+B x N, and nothing is recomputed. (Evaluate under ``torch.no_grad()`` to skip that gradient work;
+double backward through a chunked loss is not supported.)
 
 ``gather_across_workers=True`` (torch.distributed): each worker's anchors see the candidates of every
 worker (see ``negsample.distributed``); labels, ids, logQ and masks are gathered with them. The
@@ -50,7 +53,6 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from . import distributed as _dist
 from ._common import NegsampleError
@@ -248,6 +250,8 @@ def _row_losses(z, cols, kind, inv_tau, tau_plus, beta):
     if cols.pc is not None:
         return _rows_single(z, cols.pc, cols.excl, inv_tau, tau_plus, beta)
     P, Nc = cols.P, cols.Nc
+    if P.dtype == torch.bool:
+        return _rows_sets(z, P, Nc, kind, inv_tau, tau_plus, beta)
     n = Nc.sum(1)
     has_neg = n > 0
     if kind == "supcon":
@@ -267,6 +271,26 @@ def _row_losses(z, cols, kind, inv_tau, tau_plus, beta):
         log_ng = _debiased_log_ng(log_r.unsqueeze(1), z, n.clamp(min=1).unsqueeze(1), inv_tau, tau_plus)
         terms = torch.where(has_neg.unsqueeze(1), _softplus(log_ng - z), torch.zeros_like(z))
     return (P * terms).sum(1), P.sum(1)
+
+
+def _rows_sets(z, P, Nc, kind, inv_tau, tau_plus, beta):
+    """The same with boolean P / Nc (sets: labels decide), in fewer passes over the chunk."""
+    npos = P.sum(1).to(z.dtype)
+    if kind == "supcon":
+        PN = P | Nc
+        valid = (npos > 0) & (PN.sum(1) > 1)
+        lse = torch.logsumexp(z.masked_fill(~PN & valid.unsqueeze(1), _NEG_INF), dim=1)
+        mean_pos = torch.where(P, z, 0.0).sum(1) / npos.clamp(min=1)
+        return torch.where(valid, lse - mean_pos, torch.zeros_like(lse)), valid.to(z.dtype)
+    n = Nc.sum(1).to(z.dtype)
+    has_neg = n > 0
+    log_r = _log_r(z.masked_fill(~Nc & has_neg.unsqueeze(1), _NEG_INF), n, beta)
+    if tau_plus == 0.0 and beta == 0.0:
+        terms = _softplus(torch.where(has_neg, log_r, torch.full_like(log_r, _NEG_INF)).unsqueeze(1) - z)
+    else:
+        log_ng = _debiased_log_ng(log_r.unsqueeze(1), z, n.clamp(min=1).unsqueeze(1), inv_tau, tau_plus)
+        terms = torch.where(has_neg.unsqueeze(1), _softplus(log_ng - z), 0.0)
+    return torch.where(P, terms, 0.0).sum(1), npos
 
 
 def _log_r(zn, n, beta):
@@ -425,7 +449,8 @@ class _Spec:
             return _Cols(P=P * keep, Nc=Nc * keep)
         rl, cl, chas = self.pos_labels
         same = (rl[s:e].unsqueeze(1) == cl.unsqueeze(0)) & chas.unsqueeze(0)
-        return _Cols(P=(same & ~excl).to(dtype), Nc=(~same & ~excl).to(dtype))
+        keep = ~excl
+        return _Cols(P=same & keep, Nc=~same & keep)
 
 
 def _chunk_fn(a, cands, tau, start, spec, kind, tau_plus, beta, need_stats):
@@ -441,26 +466,87 @@ def _chunk_fn(a, cands, tau, start, spec, kind, tau_plus, beta, need_stats):
     return loss, w.detach(), st
 
 
+class _ChunkedGrad(torch.autograd.Function):
+    """Chunked loss with its gradient computed chunk by chunk during the forward.
+
+    For each chunk of anchors the logits (c x N) are built with autograd, the chunk's summed loss
+    is differentiated at once with respect to the chunk's anchors, the candidates and tau, and the
+    graph is freed; the gradients are accumulated (M x d, N x d). The backward only scales them by
+    the upstream gradient (the loss enters linearly). Memory: O((M + N) d + chunk x N); time: one
+    forward and one backward per chunk — unlike activation checkpointing, nothing is recomputed.
+    """
+
+    @staticmethod
+    def forward(ctx, anchors, cands, tau, run):
+        total, wsum, stats, grads = run(anchors, cands, tau)
+        ctx.grads = grads
+        ctx.mark_non_differentiable(wsum, stats)
+        return total, wsum, stats
+
+    @staticmethod
+    def backward(ctx, g_total, g_w, g_st):
+        out = tuple(None if g is None else g * g_total for g in ctx.grads)
+        ctx.grads = None
+        return out + (None,)
+
+
+def _run_chunks(anchors, cands, tau, *, spec, kind, chunk, tau_plus, beta, need_stats, eager):
+    M = anchors.shape[0]
+    tau_t = isinstance(tau, torch.Tensor)
+    if eager:
+        ga = torch.zeros_like(anchors) if anchors.requires_grad else None
+        gc = torch.zeros_like(cands) if cands.requires_grad else None
+        gt = torch.zeros_like(tau) if tau_t and tau.requires_grad else None
+        c_ = cands.detach().requires_grad_(gc is not None)
+        t_ = tau.detach().requires_grad_(gt is not None) if tau_t else tau
+    total = anchors.new_zeros(())
+    wsum = anchors.new_zeros(())
+    stats = []
+    for s in range(0, M, chunk):
+        e = min(M, s + chunk)
+        if eager:
+            with torch.enable_grad():
+                a_ = anchors[s:e].detach().requires_grad_(ga is not None)
+                loss, w, st = _chunk_fn(a_, c_, t_, s, spec, kind, tau_plus, beta, need_stats)
+                lsum = loss.sum()
+                targets = [(x, acc) for x, acc in ((a_, ga), (c_, gc), (t_, gt)) if acc is not None]
+                if targets:
+                    grads = torch.autograd.grad(lsum, [x for x, _ in targets], allow_unused=True)
+                    for (x, acc), g in zip(targets, grads):
+                        if g is None:
+                            continue
+                        if x is a_:
+                            acc[s:e] += g
+                        else:
+                            acc += g
+            total = total + lsum.detach()
+        else:
+            loss, w, st = _chunk_fn(anchors[s:e], cands, tau, s, spec, kind, tau_plus, beta, need_stats)
+            total = total + loss.sum()
+        wsum = wsum + w.sum()
+        if need_stats:
+            stats.append(st)
+    st = torch.cat(stats) if need_stats else anchors.new_zeros(0)
+    if eager:
+        return total, wsum.detach(), st, (ga, gc, gt)
+    return total, wsum.detach(), st
+
+
 def _engine(anchors, cands, tau, spec, kind, chunk, tau_plus=0.0, beta=0.0, need_stats=False):
-    """(sum of row losses, sum of weights, per-row stats or None) over anchors (M, d) x cands (N, d)."""
+    """(sum of row losses, sum of weights, per-row stats or None) over anchors (M, d) x cands (N, d).
+
+    One chunk, or no gradient needed: plain evaluation. Several chunks with gradient:
+    ``_ChunkedGrad`` (at most chunk x N logits alive at a time)."""
     M = anchors.shape[0]
     needs_grad = torch.is_grad_enabled() and (anchors.requires_grad or cands.requires_grad
                                               or (isinstance(tau, torch.Tensor) and tau.requires_grad))
-    losses, weights, stats = [], [], []
-    for s in range(0, M, chunk):
-        a = anchors[s:s + chunk]
-        fn = partial(_chunk_fn, start=s, spec=spec, kind=kind, tau_plus=tau_plus, beta=beta, need_stats=need_stats)
-        if needs_grad and M > chunk:
-            loss, w, st = checkpoint(fn, a, cands, tau, use_reentrant=False)
-        else:
-            loss, w, st = fn(a, cands, tau)
-        losses.append(loss.sum())
-        weights.append(w.sum())
-        if need_stats:
-            stats.append(st)
-    total = torch.stack(losses).sum()
-    wsum = torch.stack(weights).sum()
-    return total, wsum, (torch.cat(stats) if need_stats else None)
+    run = partial(_run_chunks, spec=spec, kind=kind, chunk=chunk, tau_plus=tau_plus, beta=beta,
+                  need_stats=need_stats)
+    if needs_grad and M > chunk:
+        total, wsum, st = _ChunkedGrad.apply(anchors, cands, tau, partial(run, eager=True))
+    else:
+        total, wsum, st = run(anchors, cands, tau, eager=False)
+    return total, wsum, (st if need_stats else None)
 
 
 def _reduce(total, wsum, gather):
@@ -471,9 +557,9 @@ def _reduce(total, wsum, gather):
     return total / wsum.detach().clamp(min=1)
 
 
-def _gather(x, gather):
+def _gather(x, gather, sizes=None):
     if gather:
-        return _dist.all_gather_with_grad(x)
+        return _dist.all_gather_with_grad(x, sizes if _dist.is_distributed() else None)
     return x, 0, [x.shape[0]]
 
 
@@ -588,7 +674,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
     # candidate blocks, in column order: [rows (gathered)], [hard negatives (gathered)], [memory]
     if symmetric:
         local = torch.cat([anchor, positive], dim=0)
-        cands, off, _ = _gather(local, gather)
+        cands, off, _ = _gather(local, gather, [2 * n for n in sizes])
         anchors = local
         r = torch.arange(2 * B, device=dev)
         pos_cols = off + (r + B) % (2 * B)
@@ -600,7 +686,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
         col_ids = _gather_keys(row_ids, gather, block_sizes) if ids is not None else None
         n_rows_cols = cands.shape[0]
     else:
-        cands, off, _ = _gather(positive, gather)
+        cands, off, _ = _gather(positive, gather, sizes)
         anchors = anchor
         pos_cols = off + torch.arange(B, device=dev)
         self_cols = None
@@ -609,7 +695,7 @@ def _inbatch_spec(anchor, positive, negatives, labels, negative_labels, ids, log
         col_ids = _gather_keys(ids, gather, sizes) if ids is not None else None
         n_rows_cols = cands.shape[0]
         if negatives is not None:
-            gneg, _, _ = _gather(negatives.reshape(B * K, d), gather)
+            gneg, _, _ = _gather(negatives.reshape(B * K, d), gather, [K * n for n in sizes])
             cands = torch.cat([cands, gneg], dim=0)
             n_neg_cols = gneg.shape[0]
             if labels is not None:
@@ -838,7 +924,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
     if ref_emb is None:
         if ref_ids is not None:
             raise NegsampleError("ref_ids needs ref_emb")
-        cands, off, _ = _gather(emb, gather)
+        cands, off, _ = _gather(emb, gather, sizes)
         col_lab = _gather_keys(labels, gather, sizes) if labels is not None else None
         col_ids = _gather_keys(ids, gather, sizes) if ids is not None else None
         self_cols = off + torch.arange(B, device=dev)
@@ -848,7 +934,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
             raise NegsampleError(f"ref_emb must be (M, {d}), got {tuple(ref_emb.shape)}")
         Mr = ref_emb.shape[0]
         rsizes = _dist.gather_sizes(Mr, dev) if (gather and _dist.is_distributed()) else [Mr]
-        cands, _, _ = _gather(F.normalize(ref_emb, dim=-1) if normalize else ref_emb, gather)
+        cands, _, _ = _gather(F.normalize(ref_emb, dim=-1) if normalize else ref_emb, gather, rsizes)
         col_lab = (_gather_keys(_check_keys("ref_labels", ref_labels, (Mr,), dev), gather, rsizes)
                    if ref_labels is not None else None)
         col_ids = (_gather_keys(_check_keys("ref_ids", ref_ids, (Mr,), dev), gather, rsizes)
@@ -860,7 +946,7 @@ def metric_loss(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_l
     if col_ids is None:
         has_ids[:] = False
         col_ids = torch.zeros(n_main, dtype=torch.long, device=dev)
-    if labels is not None and col_lab is None:
+    if labels is not None and col_lab is None and indices_tuple is None:
         raise NegsampleError("ref_labels is required with labels and ref_emb")
     mem = _memory_parts(memory, embeddings)
     if mem is not None:

@@ -7,8 +7,8 @@ positive of the batch and every row's hard negatives (B (1 + K) columns), logits
 cos(anchor, candidate) (``similarity='dot'``: dot products), loss = mean cross-entropy with the
 anchor's own positive as target — the same value as MultipleNegativesRankingLoss (tested to 1e-5).
 
-What it adds: the logits are computed in chunks of ``chunk_size`` anchors with checkpointing
-(memory O(chunk x B (1 + K)) instead of O(B x B (1 + K))); ``mask_duplicates=True`` drops a
+What it adds: the logits are computed in chunks of ``chunk_size`` anchors (memory
+O(chunk x B (1 + K)) instead of O(B x B (1 + K))); ``mask_duplicates=True`` drops a
 candidate whose text (token ids) equals the anchor's positive (a duplicate in the batch is a false
 negative, not a negative); ``gather_across_workers=True`` lets each worker's anchors see every
 worker's candidates (``negsample.distributed``); ``return_stats`` keeps the last diagnostics in
