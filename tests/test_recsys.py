@@ -130,7 +130,7 @@ def test_one_name_per_concept():
         ImplicitModel(shared=True)
     assert ImplicitModel(negatives="shared").negatives == "shared"
     assert ImplicitModel(negative=3, ns_exponent=0.5).sampler.negative == 3
-    with pytest.raises(NegsampleError, match="supports negatives"):
+    with pytest.raises(NegsampleError, match="negatives must be one of per-example, shared"):
         ImplicitModel(negatives="in-batch")
     with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
         ImplicitModel(loss="warp")

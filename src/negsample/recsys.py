@@ -391,7 +391,8 @@ class ImplicitModel:
         if negatives is None or isinstance(negatives, str):
             mode = negatives or "per-example"
             if mode not in TRAIN_MODES:
-                raise NegsampleError(f"this trainer supports negatives {', '.join(TRAIN_MODES)}, not {mode!r}")
+                raise NegsampleError(f"negatives must be one of {', '.join(TRAIN_MODES)} or a NegativeSampler, "
+                                     f"got {negatives!r}")
             negatives = NegativeSampler(negative=negative, ns_exponent=ns_exponent, mode=mode,
                                         candidates=candidates if mode == "per-example" and candidates else None)
         self.sampler = as_sampler(negatives, modes=TRAIN_MODES)
