@@ -38,7 +38,7 @@ import threading
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -223,7 +223,8 @@ class _ScanResult:
     bad_lines: int = 0
     tokens: int = 0
     ids_written: int = 0
-    lens: list = field(default_factory=list)
+    lens: np.ndarray = None      # (1 + lines with ids,) int64: [0, len_1, len_2, ...] (slot 0 spare)
+    n_lens: int = 0
     pruned: int = 0              # number of ReduceVocab rounds
     pruned_tokens: int = 0       # token occurrences whose counts were dropped
     min_reduce: int = 1
@@ -266,10 +267,18 @@ def _scan(paths, table: _Table, mode, ids_fh, chunk_bytes, max_types):
             res.ids_written += n
         st[k.N_OUT] = 0
 
+    res.lens = np.zeros(1 + _LENS_CAP, np.int64)
+
     def flush_lens():
         n = int(st[k.N_LENS])
         if n:
-            res.lens.append(out_lens[:n].copy())
+            end = 1 + res.n_lens + n
+            if end > res.lens.shape[0]:
+                grown = np.zeros(max(2 * res.lens.shape[0], end), np.int64)
+                grown[:1 + res.n_lens] = res.lens[:1 + res.n_lens]
+                res.lens = grown
+            res.lens[1 + res.n_lens:end] = out_lens[:n]
+            res.n_lens += n
         st[k.N_LENS] = 0
 
     def run(n, final):
@@ -295,7 +304,7 @@ def _scan(paths, table: _Table, mode, ids_fh, chunk_bytes, max_types):
                     st[k.MODE] = k.MODE_COUNT
                     st[k.N_OUT] = 0
                     st[k.N_LENS] = 0
-                    res.lens.clear()
+                    res.n_lens = 0
                     ids_fh.seek(0)
                     ids_fh.truncate()
                     res.ids_written = 0
@@ -347,11 +356,15 @@ def _scan(paths, table: _Table, mode, ids_fh, chunk_bytes, max_types):
     return res
 
 
-def _remap_in_place(path, n_ids, lens, to_final):
+def _remap_in_place(path, n_ids, lens_buf, n_lens, to_final):
     """Provisional ids in ``path`` -> final ids (OOV and emptied lines dropped), rewritten in
-    place (writes never overtake reads). Returns offsets (S+1,) int64."""
+    place (writes never overtake reads). ``lens_buf[1:1 + n_lens]`` are the lines' lengths; the
+    offsets (S+1,) int64 are written over them (offset i is written only once the length at
+    index i has been read) and returned as a view."""
     k = _kernels()
-    offsets = np.zeros(lens.shape[0] + 1, np.int64)
+    offsets = lens_buf
+    lens = lens_buf[1:1 + n_lens]
+    offsets[0] = 0
     rstate = np.zeros(5, np.int64)
     rstate[4] = 1
     chunk = _REMAP_CHUNK
@@ -364,7 +377,7 @@ def _remap_in_place(path, n_ids, lens, to_final):
             got = os.preadv(fd, [memoryview(buf[:m]).cast("B")], 4 * r)
             if got != 4 * m:
                 raise NegsampleError(f"id file {path} is shorter than written")
-            kept = int(k.remap_core(buf, m, lens, lens.shape[0], to_final, rstate, offsets))
+            kept = int(k.remap_core(buf, m, lens, n_lens, to_final, rstate, offsets))
             if kept:
                 os.pwrite(fd, memoryview(buf[:kept]).cast("B"), 4 * w)
             r += m
@@ -372,7 +385,7 @@ def _remap_in_place(path, n_ids, lens, to_final):
         os.ftruncate(fd, 4 * w)
     finally:
         os.close(fd)
-    return offsets[:int(rstate[4])].copy()
+    return offsets[:int(rstate[4])]
 
 
 # --------------------------------------------------------------------------- the API
@@ -441,8 +454,9 @@ def prepare_corpus(source, min_count=5, max_vocab=None, ids_path=None, max_types
         to_final[final_entries] = np.arange(final_entries.size, dtype=np.int32)
         t_vocab = time.perf_counter()
         if not res.pruned:
-            lens = np.concatenate(res.lens) if res.lens else np.zeros(0, np.int64)
-            offsets = _remap_in_place(ids_path, res.ids_written, lens, to_final)
+            del table                                    # free the count table first
+            offsets = _remap_in_place(ids_path, res.ids_written, res.lens, res.n_lens, to_final)
+            res.lens = None
             second = None
         else:                       # the provisional ids are void: encode in a second pass
             k.set_ids_core(table.a64, table.rec, n, to_final)
@@ -451,9 +465,10 @@ def prepare_corpus(source, min_count=5, max_vocab=None, ids_path=None, max_types
             table.state = fresh
             with open(ids_path, "wb") as fh:
                 second = _scan(paths, table, k.MODE_LOOKUP, fh, chunk_bytes, None)
-            lens = np.concatenate(second.lens) if second.lens else np.zeros(0, np.int64)
-            offsets = np.zeros(lens.shape[0] + 1, np.int64)
-            np.cumsum(lens, out=offsets[1:])
+            res.lens = None
+            offsets = second.lens[:1 + second.n_lens]
+            offsets[0] = 0
+            np.cumsum(offsets, out=offsets)
         t_end = time.perf_counter()
         if offsets[-1] == 0:
             raise NegsampleError("no in-vocabulary tokens left to train on")
