@@ -5,7 +5,8 @@ import os
 import pytest
 
 from negsample import NegsampleError
-from negsample._common import Progress, atomic_write, check_finite_float, check_positive_int
+from negsample._common import Progress, check_finite_float, check_positive_int
+from negsample.io import atomic_write
 from negsample.cli import main
 
 

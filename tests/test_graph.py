@@ -91,7 +91,7 @@ def test_embedding_and_evaluation_on_football(shared_data):
     nodes, labels = load_labels(shared_data / "graphs" / "football.labels.tsv", g)
     res = node_classification(vecs, nodes, labels)
     assert res["macro_f1"] > 0.6  # 12 conferences: chance is about 0.08
-    lp = link_prediction(g, test_fraction=0.1, n_negatives=20, seed=0,
+    lp = link_prediction(g, test_fraction=0.1, eval_negative=20, seed=0,
                          embed_kwargs=dict(dim=32, walks_per_node=10, walk_length=20, window=5, epochs=2, sample=0))
     assert lp["types"]["uniform"]["dot"]["auc"] > 0.75
     # hard negatives are harder: they measure what uniform ones hide
@@ -104,17 +104,17 @@ def test_cli_embed_linkpred_classify(tmp_path, capsys, shared_data):
     assert main(["graph", "embed", str(edges), "-o", str(out), "--dim", "8", "--walks-per-node", "5",
                  "--walk-length", "10", "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert info["nodes"] == 34 and out.exists() and info["sgns_negatives"] == "shared"
+    assert info["nodes"] == 34 and out.exists() and info["negatives"] == "shared"
     assert main(["graph", "embed", str(edges), "-o", str(out), "--dim", "8", "--walks-per-node", "5",
-                 "--walk-length", "10", "--sgns-negatives", "per-example", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sgns_negatives"] == "per-example"
+                 "--walk-length", "10", "--negatives", "per-example", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["negatives"] == "per-example"
     assert main(["graph", "linkpred", str(edges), "--dim", "8", "--walks-per-node", "5", "--walk-length", "10",
-                 "--n-negatives", "5", "--json"]) == 0
+                 "--eval-negative", "5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(res["types"]) == {"uniform", "degree", "2hop"}
     labels = tmp_path / "labels.tsv"
     labels.write_text("node\tlabel\n" + "".join(f"{i}\t{i % 2}\n" for i in range(34)))
     assert main(["graph", "classify", str(out), str(labels), "--json"]) == 0
     assert "macro_f1" in capsys.readouterr().out
-    assert main(["graph", "linkpred", str(edges), "--negatives", "uniform,hardest"]) == 2
-    assert "unknown negative type 'hardest'" in capsys.readouterr().err
+    assert main(["graph", "linkpred", str(edges), "--eval-negatives", "uniform,hardest"]) == 2
+    assert "unknown evaluation negative type 'hardest'" in capsys.readouterr().err

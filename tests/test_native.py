@@ -13,6 +13,9 @@ import pytest
 from negsample import NegsampleError
 from negsample.kernels import native, sgns
 from negsample.kernels.alias import build_alias_kernel
+from negsample.samplers import unfiltered
+
+NF = unfiltered()
 
 CAN_BUILD = sys.platform.startswith("linux") and (shutil.which("cc") or shutil.which("gcc"))
 needs_native = pytest.mark.skipif(not CAN_BUILD, reason="native kernels need Linux and a C compiler (cc/gcc)")
@@ -30,8 +33,8 @@ def _problem(seed=0, V=300, d=32, n_tokens=40_000, sentence=37):
 
 
 def _run(kernel, ids, offsets, keep, prob, alias, W_in0, **kw):
-    W_in, W_out, st = W_in0.copy(), np.zeros_like(W_in0), np.zeros(3)
-    state = kernel(W_in, W_out, ids, offsets, 0, len(offsets) - 1, keep, prob, alias, 5, 5,
+    W_in, W_out, st = W_in0.copy(), np.zeros_like(W_in0), np.zeros(11)
+    state = kernel(W_in, W_out, ids, offsets, 0, len(offsets) - 1, keep, prob, alias, NF, 5, 5,
                    0.025, 11, st, **kw)
     return W_in, W_out, st, state
 
@@ -77,22 +80,26 @@ def test_native_alias_build_matches_the_jit():
 @needs_native
 def test_native_rejects_bad_arrays_with_a_clear_error():
     ids, offsets, keep, prob, alias, W_in = _problem(V=50, n_tokens=500)
-    W_out, st = np.zeros_like(W_in), np.zeros(3)
+    W_out, st = np.zeros_like(W_in), np.zeros(11)
     with pytest.raises(NegsampleError, match="W_in must be a writeable C-contiguous float32"):
-        native.sgns_shared(W_in.astype(np.float64), W_out, ids, offsets, 0, 1, keep, prob, alias, 5, 5, 0.025, 1, st)
-    with pytest.raises(NegsampleError, match="same shape"):
-        native.sgns_shared(W_in, W_out[:10], ids, offsets, 0, 1, keep, prob, alias, 5, 5, 0.025, 1, st)
+        native.sgns_shared(W_in.astype(np.float64), W_out, ids, offsets, 0, 1, keep, prob, alias, NF, 5, 5, 0.025, 1, st)
+    with pytest.raises(NegsampleError, match="W_out has V = 10, other arguments have 50"):
+        native.sgns_shared(W_in, W_out[:10], ids, offsets, 0, 1, keep, prob, alias, NF, 5, 5, 0.025, 1, st)
     with pytest.raises(NegsampleError, match="keep has 49 entries"):
-        native.sgns_per_example(W_in, W_out, ids, offsets, 0, 1, keep[:-1], prob, alias, 5, 5, 0.025, 1, st)
+        native.sgns_per_example(W_in, W_out, ids, offsets, 0, 1, keep[:-1], prob, alias, NF, 5, 5, 0.025, 1, st)
     with pytest.raises(NegsampleError, match="outside the"):
-        native.sgns_shared(W_in, W_out, ids, offsets, 0, len(offsets), keep, prob, alias, 5, 5, 0.025, 1, st)
+        native.sgns_shared(W_in, W_out, ids, offsets, 0, len(offsets), keep, prob, alias, NF, 5, 5, 0.025, 1, st)
     bad = offsets.copy()
     bad[-1] = len(ids) + 5
     with pytest.raises(NegsampleError, match="offsets"):
-        native.sgns_shared(W_in, W_out, ids, bad, 0, len(bad) - 1, keep, prob, alias, 5, 5, 0.025, 1, st)
+        native.sgns_shared(W_in, W_out, ids, bad, 0, len(bad) - 1, keep, prob, alias, NF, 5, 5, 0.025, 1, st)
+    bad_ids = ids.copy()
+    bad_ids[3] = 50                       # would index past the weights: refused before the call
+    with pytest.raises(NegsampleError, match=r"token ids must lie in \[0, 50\)"):
+        native.sgns_shared(W_in, W_out, bad_ids, offsets, 0, 1, keep, prob, alias, NF, 5, 5, 0.025, 1, st)
     with pytest.raises(NegsampleError, match="noise table"):
         native.sgns_shared(W_in, W_out, ids, offsets, 0, 1, keep, np.r_[prob, prob], np.r_[alias, alias],
-                           5, 5, 0.025, 1, st)
+                           NF, 5, 5, 0.025, 1, st)
 
 
 _TRAIN = textwrap.dedent("""
@@ -151,7 +158,7 @@ def test_build_writes_a_fresh_library_atomically(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert path.exists() and path.stat().st_size > 10_000
-    assert sorted(p.name for p in path.parent.iterdir()) == ["k.so"]   # no temporaries left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["k.so", "k.so.sha256"]   # no temporaries left
 
 
 @needs_native

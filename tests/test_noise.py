@@ -175,8 +175,10 @@ def test_sampler_validation_and_shorthand():
     s = NegativeSampler(noise={"b": 3.0, "zebra": 1.0}).fit(np.ones(2), keys=["a", "b"])
     assert s.table_.probabilities.tolist() == [0.0, 1.0]
     assert as_sampler("shared", negative=7).negative == 7
-    with pytest.raises(NegsampleError, match="supports negatives"):
+    with pytest.raises(NegsampleError, match="negatives must be one of shared, per-example"):
         as_sampler("in-batch", modes=("shared", "per-example"))
+    with pytest.raises(NegsampleError, match="supports negatives shared, per-example, not 'in-batch'"):
+        as_sampler(NegativeSampler(mode="in-batch"), modes=("shared", "per-example"))
 
 
 def test_in_batch_logq():

@@ -12,7 +12,11 @@ from negsample import NegsampleError
 from negsample.cli import main
 from negsample.kernels.sgns import MAX_EXP, SIG, cbow, sgns_per_example, sgns_shared
 from negsample.vectors import KeyedVectors
-from negsample.word2vec import Word2Vec, build_vocab, train_sgns
+from negsample.samplers import unfiltered
+from negsample.sgns import train_sgns
+from negsample.word2vec import Word2Vec, build_vocab
+
+NF = unfiltered()
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -72,8 +76,8 @@ def test_shared_kernel_matches_dense_block_update():
     alias = np.full(V, 5, dtype=np.int64)
     a0, b0 = W_in.copy(), W_out.copy()
     lr = np.float32(0.1)
-    stats = np.zeros(3)
-    sgns_shared(W_in, W_out, ids, offsets, 0, 1, keep, prob, alias, 1, k, lr, 7, stats)
+    stats = np.zeros(11)
+    sgns_shared(W_in, W_out, ids, offsets, 0, 1, keep, prob, alias, NF, 1, k, lr, 7, stats)
     # expected, processing centre 0 then centre 1 sequentially
     Wi, Wo = a0.astype(np.float64), b0.astype(np.float64)
     for centre, ctx in ((0, 1), (1, 0)):
@@ -100,7 +104,7 @@ def test_per_example_kernel_matches_sgns_gradient():
     alias = np.full(V, 4, dtype=np.int64)
     a0, b0 = W_in.copy(), W_out.copy()
     sgns_per_example(W_in, W_out, ids, np.array([0, 2], dtype=np.int64), 0, 1, np.ones(V, np.float32),
-                     prob, alias, 1, k, np.float32(0.05), 3, np.zeros(3))
+                     prob, alias, NF, 1, k, np.float32(0.05), 3, np.zeros(11))
     Wi, Wo = a0.astype(np.float64), b0.astype(np.float64)
     for centre, ctx in ((2, 3), (3, 2)):
         neu1e = np.zeros(d)
@@ -125,9 +129,9 @@ def test_cbow_kernel_matches_the_cbow_gradient():
     prob[4] = 1.0
     alias = np.full(V, 4, dtype=np.int64)
     a0, b0 = W_in.copy(), W_out.copy()
-    stats = np.zeros(3)
+    stats = np.zeros(11)
     cbow(W_in, W_out, np.array([0, 1, 2], dtype=np.int32), np.array([0, 3], dtype=np.int64), 0, 1,
-         np.ones(V, np.float32), prob, alias, 1, k, 0.05, 3, stats)
+         np.ones(V, np.float32), prob, alias, NF, 1, k, 0.05, 3, stats)
     Wi, Wo = a0.astype(np.float64), b0.astype(np.float64)
     for centre, ctx in ((0, [1]), (1, [0, 2]), (2, [1])):
         h = Wi[ctx].mean(axis=0)
@@ -291,7 +295,7 @@ def test_checkpoint_and_resume(tmp_path):
     resumed.fit(corpus, checkpoint_dir=str(ck), resume=True, progress=False)
     assert resumed.stats["start_epoch"] == 3 and resumed.stats["epochs_run"] == 0
     np.testing.assert_array_equal(resumed.W_in, full.W_in)
-    with pytest.raises(NegsampleError, match="was made with dim=8, not 9"):
+    with pytest.raises(NegsampleError, match="has dimension 8, not 9"):
         Word2Vec(dim=9, min_count=1, epochs=3, threads=1, seed=2).fit(
             corpus, checkpoint_dir=str(ck), resume=True, progress=False)
     with pytest.raises(NegsampleError, match="was made with arch='skipgram', not 'cbow'"):
@@ -307,8 +311,8 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
 
     original = w2v.Word2Vec._save_checkpoint
 
-    def save_then_stop(self, path, epochs_done):
-        original(self, path, epochs_done)
+    def save_then_stop(self, path, epochs_done, *rest):
+        original(self, path, epochs_done, *rest)
         if epochs_done == 1:
             raise KeyboardInterrupt
 

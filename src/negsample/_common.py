@@ -1,43 +1,18 @@
-"""Shared plumbing: the package's error type, atomic file output, progress reporting.
+"""Shared plumbing: the package's error type, progress reporting, hyper-parameter checks.
 
 Kept apart from the maths so every trainer reports errors and progress the same way.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
-import tempfile
 import time
-from typing import IO, Iterator
+from typing import IO
 
 
 class NegsampleError(ValueError):
     """Bad input or configuration. The CLI prints ``error: <message>`` and exits with 2."""
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success fsync and rename it over ``path``.
-
-    An interrupted writer leaves the previous file (or nothing), never a truncated one.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def format_duration(seconds: float) -> str:

@@ -6,13 +6,15 @@ stated hardness.
   mapped to 0..n-1, stored as scipy.sparse CSR (symmetrised when undirected). Self-loops are
   dropped and duplicate edges merged (weights summed); both are counted; isolated nodes reported.
 - Walks: ``negsample.kernels.walks`` (rejection-sampled node2vec, PecanPy SparseOTF-like),
-  in Python threads over chunks of start nodes, seeded.
-- Training: ``negsample.word2vec.train_sgns`` on the walks, noise ~ degree^alpha.
+  in Python threads over chunks of start nodes, seeded (chunk c: stream ``stream_seed(seed, c)``).
+- Training: the SGNS engine (``negsample.sgns``) on the walks with a ``NegativeSampler``
+  (default noise degree^ns_exponent; any noise and the core's false-negative filters).
 - Link prediction: a random spanning forest of the graph is never held out (so the training
   graph keeps the components connected); ``test_fraction`` of the other edges are held out. Each
-  held-out edge (u, v) is ranked against ``n_negatives`` negatives (u, x) of one type:
-  uniform non-edges, degree-matched non-edges (x ~ degree), or hard 2-hop non-edges (x shares a
-  neighbour with u, no edge u-x). Scores: dot product z_u.z_x, and Hadamard features z_u*z_x with
+  held-out edge (u, v) is ranked against ``eval_negative`` negatives (u, x) of each evaluation
+  type: uniform non-edges, degree-matched non-edges (x ~ degree), or hard 2-hop non-edges (x shares
+  a neighbour with u, no edge u-x). All three are drawn through the noise core: x == u and the
+  edges of u in the full graph are rejected, redrawn up to 200 times, then dropped. Scores: dot product z_u.z_x, and Hadamard features z_u*z_x with
   scikit-learn's logistic regression (fit on training edges vs uniform non-edges). Reported per
   type: AUC (positives vs all negatives), MRR and Hits@10 (rank of v among its negatives).
 - Node classification: logistic regression on the embeddings, stratified 5-fold CV, micro and
@@ -29,16 +31,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
 from ._common import NegsampleError, check_finite_float, check_positive_int
-from .kernels.csr import csr_contains
-from .kernels.walks import deepwalk_walks, node2vec_walks
+from .kernels.streams import stream_seed
+from .samplers import NegativeSampler, as_sampler
 
 __all__ = ["Graph", "load_edgelist", "from_edges", "random_walks", "embed", "split_edges",
-           "sample_negatives", "link_prediction", "node_classification", "load_labels"]
+           "sample_negatives", "link_prediction", "node_classification", "load_labels", "EVAL_NEGATIVES"]
 
-NEGATIVE_TYPES = ("uniform", "degree", "2hop")
+EVAL_NEGATIVES = ("uniform", "degree", "2hop")
 
 
 @dataclass
@@ -95,6 +96,8 @@ def load_edgelist(path, directed=None, weighted=None):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NegsampleError(f"edge list not found: {path}")
+    if not os.path.isfile(path):
+        raise NegsampleError(f"edge list {path} is not a regular file")
     header_directed = None
     header_nodes = None
     src, dst, wts = [], [], []
@@ -120,6 +123,8 @@ def load_edgelist(path, directed=None, weighted=None):
                 raise NegsampleError(f"{path}: line {lineno} is not 'source target [weight]': {s[:80]!r}")
             if n_fields is None:
                 n_fields = len(parts)
+            if len(parts) == 3 and n_fields == 2:
+                raise NegsampleError(f"{path}: line {lineno} has a weight but the lines before it do not")
             if len(parts) == 3:
                 try:
                     wts.append(float(parts[2]))
@@ -139,6 +144,9 @@ def load_edgelist(path, directed=None, weighted=None):
     node_ids = list(index)
     n = len(node_ids)
     # the shared files number nodes 0..n-1 and may list isolated nodes only in the header
+    if header_nodes is not None and header_nodes > max(100 * n, n + 1_000_000):
+        raise NegsampleError(f"{path}: the header claims {header_nodes:,} nodes but the edges mention only {n:,}; "
+                             "refusing to allocate for that many isolated nodes")
     if header_nodes is not None and header_nodes > n and all(t.isdigit() for t in node_ids):
         order = sorted(range(n), key=lambda i: int(node_ids[i]))
         if [int(node_ids[i]) for i in order] == list(range(n)) or max(int(t) for t in node_ids) < header_nodes:
@@ -157,20 +165,25 @@ def load_labels(path, graph: Graph):
     """node<TAB>label file (header optional) -> (node indices, labels) for nodes in the graph."""
     if not os.path.exists(path):
         raise NegsampleError(f"labels file not found: {path}")
+    if not os.path.isfile(path):
+        raise NegsampleError(f"labels file {path} is not a regular file")
     pos = {k: i for i, k in enumerate(graph.node_ids)}
     nodes, labels = [], []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts or line.startswith("#"):
-                continue
-            if len(parts) < 2:
-                raise NegsampleError(f"{path}: line {lineno} is not 'node label'")
-            if lineno == 1 and parts[0] not in pos:
-                continue  # header
-            if parts[0] in pos:
-                nodes.append(pos[parts[0]])
-                labels.append(parts[1])
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                parts = line.split()
+                if not parts or line.startswith("#"):
+                    continue
+                if len(parts) < 2:
+                    raise NegsampleError(f"{path}: line {lineno} is not 'node label'")
+                if lineno == 1 and parts[0] not in pos:
+                    continue  # header
+                if parts[0] in pos:
+                    nodes.append(pos[parts[0]])
+                    labels.append(parts[1])
+    except UnicodeDecodeError as exc:
+        raise NegsampleError(f"{path} is not UTF-8 text (byte {exc.start} of a line)") from None
     if not nodes:
         raise NegsampleError(f"{path}: no labelled node of the graph")
     return np.asarray(nodes), np.asarray(labels)
@@ -181,7 +194,7 @@ def load_labels(path, graph: Graph):
 def _edge_alias(graph: Graph):
     if not graph.weighted:
         return np.zeros(1), np.zeros(1, np.int64)
-    from .kernels.alias import build_alias_kernel
+    from .distributions import build_alias
 
     indptr, w = graph.csr.indptr, graph.csr.data.astype(np.float64)
     aprob = np.ones(w.size)
@@ -189,14 +202,17 @@ def _edge_alias(graph: Graph):
     for v in range(graph.n_nodes):
         lo, hi = indptr[v], indptr[v + 1]
         if hi > lo:
-            p, a = build_alias_kernel(w[lo:hi] / w[lo:hi].sum())
+            p, a = build_alias(w[lo:hi] / w[lo:hi].sum())
             aprob[lo:hi], aalias[lo:hi] = p, a
     return aprob, aalias
 
 
 def random_walks(graph: Graph, method="deepwalk", walks_per_node=10, walk_length=80, p=1.0, q=1.0, seed=1,
-                 threads=2):
+                 threads=2, progress=False):
     """(walks_per_node * n, walk_length) int32 walks (rows that hit a sink end in -1)."""
+    from ._common import Progress
+    from .kernels.walks import deepwalk_walks, node2vec_walks
+
     if method not in ("deepwalk", "node2vec"):
         raise NegsampleError(f"method must be 'deepwalk' or 'node2vec', got {method!r}")
     walks_per_node = check_positive_int("walks_per_node", walks_per_node)
@@ -204,27 +220,44 @@ def random_walks(graph: Graph, method="deepwalk", walks_per_node=10, walk_length
     p = check_finite_float("p", p, minimum=0.0, strict_min=True)
     q = check_finite_float("q", q, minimum=0.0, strict_min=True)
     threads = check_positive_int("threads", threads)
+    seed = check_positive_int("seed", seed, minimum=0)
     n = graph.n_nodes
+    _check_walk_memory(n * walks_per_node, walk_length)
     rng = np.random.default_rng(seed)
     starts = np.concatenate([rng.permutation(n) for _ in range(walks_per_node)]).astype(np.int64)
     out = np.empty((starts.size, walk_length), np.int32)
     indptr = graph.csr.indptr.astype(np.int64)
     indices = graph.csr.indices.astype(np.int64)
     aprob, aalias = _edge_alias(graph)
-    bounds = np.linspace(0, starts.size, 4 * threads + 1).astype(np.int64)
+    n_chunks = max(4 * threads, starts.size // 20_000)
+    bounds = np.linspace(0, starts.size, n_chunks + 1).astype(np.int64)
+    bar = Progress(starts.size, unit="walks", desc="walks", enabled=progress)
+    done = [0]
 
     def run(c):
         a, b = bounds[c], bounds[c + 1]
         if method == "deepwalk" or (p == 1.0 and q == 1.0):
             deepwalk_walks(indptr, indices, aprob, aalias, graph.weighted, starts[a:b], walk_length,
-                           seed * 1_000_003 + c, out[a:b])
+                           stream_seed(seed, c), out[a:b])
         else:
             node2vec_walks(indptr, indices, aprob, aalias, graph.weighted, starts[a:b], walk_length, p, q,
-                           seed * 1_000_003 + c, out[a:b])
+                           stream_seed(seed, c), out[a:b])
+        done[0] += int(b - a)
+        bar.update(done[0])
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, range(len(bounds) - 1)))
+    bar.close()
     return out
+
+
+def _check_walk_memory(n_walks, walk_length):
+    from .io import _physical_memory
+
+    need = 4.0 * n_walks * walk_length
+    if need > 0.8 * _physical_memory():
+        raise NegsampleError(f"{n_walks:,} walks of {walk_length} nodes need {need / 2**30:.1f} GiB, more than this "
+                             "machine's memory; lower --walks-per-node or --walk-length")
 
 
 def _walks_to_sequences(walks):
@@ -237,30 +270,39 @@ def _walks_to_sequences(walks):
     return ids, offsets
 
 
+def node_degrees(graph: Graph) -> np.ndarray:
+    """Degree of each node (in + out for directed graphs), float64 (n,)."""
+    return np.bincount(graph.csr.indices, minlength=graph.n_nodes).astype(np.float64) + np.diff(graph.csr.indptr)
+
+
 def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_per_node=10, window=10, dim=128,
-          negative=5, ns_exponent=0.75, epochs=1, lr=0.0125, threads=2, seed=1, negatives="shared", sample=1e-3,
+          negative=5, ns_exponent=0.75, negatives="shared", epochs=1, lr=0.0125, threads=2, seed=1, sample=1e-3,
           progress=False):
-    """Walks + SGNS; noise ~ degree^ns_exponent; frequent nodes subsampled with threshold
+    """Walks + SGNS. ``negatives``: "shared" | "per-example" or a NegativeSampler (default noise
+    degree^ns_exponent; its filters apply with node ids as anchors, e.g. known_positives = the
+    adjacency to never push neighbours apart). Frequent nodes are subsampled with threshold
     ``sample`` (1e-3, gensim's default, which improved link prediction on polblogs and football).
     Returns (vectors (n, dim) float32, stats)."""
-    from .word2vec import train_sgns
+    from .sgns import SGNS_MODES, train_sgns
 
+    sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
     t0 = time.perf_counter()
-    walks = random_walks(graph, method, walks_per_node, walk_length, p, q, seed, threads)
+    walks = random_walks(graph, method, walks_per_node, walk_length, p, q, seed, threads, progress=progress)
     t_walk = time.perf_counter() - t0
     ids, offsets = _walks_to_sequences(walks)
+    del walks
     if ids.size == 0:
         raise NegsampleError("the graph has no edges to walk on")
-    deg = np.bincount(graph.csr.indices, minlength=graph.n_nodes).astype(np.float64) + np.diff(graph.csr.indptr)
-    counts = np.maximum(deg, 0)
+    counts = node_degrees(graph)
     if counts.sum() == 0:
         raise NegsampleError("the graph has no edges")
-    W_in, _, st = train_sgns(ids, offsets, counts, dim=dim, window=window, negative=negative,
-                             ns_exponent=ns_exponent, sample=sample, epochs=epochs, lr=lr, threads=threads,
-                             seed=seed, negatives=negatives, progress=progress)
+    W_in, _, st = train_sgns(ids, offsets, counts, dim=dim, window=window, negatives=sampler, sample=sample,
+                             epochs=epochs, lr=lr, threads=threads, seed=seed, progress=progress,
+                             keys=graph.node_ids)
     stats = {"walk_seconds": t_walk, "train_seconds": st["train_seconds"],
-             "total_seconds": time.perf_counter() - t0, "walks": int(walks.shape[0]), "tokens": int(ids.size),
-             "sgns_negatives": negatives, "kernel_backend": st["kernel_backend"]}
+             "total_seconds": time.perf_counter() - t0, "walks": int(offsets.size - 1), "tokens": int(ids.size),
+             "negatives": sampler.mode, "negative": sampler.negative, "kernel_backend": st["kernel_backend"],
+             "filter": st["filter"]}
     return W_in, stats
 
 
@@ -268,11 +310,14 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
 
 def split_edges(graph: Graph, test_fraction=0.1, seed=0):
     """(train graph, test edges (m, 2)). A random spanning forest is never held out."""
+    test_fraction = check_finite_float("test_fraction", test_fraction)
     if not 0 < test_fraction < 1:
         raise NegsampleError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
     edges = graph.edge_list()
     m = edges.shape[0]
+    if m == 0:
+        raise NegsampleError("the graph has no edges to hold out")
     und = sp.csr_matrix((rng.random(m) + 1e-3, (edges[:, 0], edges[:, 1])), shape=(graph.n_nodes,) * 2)
     forest = sp.csgraph.minimum_spanning_tree(und + und.T).tocoo()
     fk = set(zip(np.minimum(forest.row, forest.col).tolist(), np.maximum(forest.row, forest.col).tolist()))
@@ -280,6 +325,9 @@ def split_edges(graph: Graph, test_fraction=0.1, seed=0):
     protected = np.fromiter(((a, b) in fk or (b, a) in fk for a, b in zip(key_u.tolist(), key_v.tolist())), bool, m)
     candidates = np.flatnonzero(~protected)
     n_test = min(int(round(test_fraction * m)), candidates.size)
+    if n_test == 0:
+        raise NegsampleError(f"cannot hold out edges: the graph's {m} edges are all in its spanning forest (a tree) "
+                             "or test_fraction is too small for so few edges")
     test = rng.choice(candidates, n_test, replace=False)
     keep = np.ones(m, bool)
     keep[test] = False
@@ -289,75 +337,45 @@ def split_edges(graph: Graph, test_fraction=0.1, seed=0):
     return train, edges[test]
 
 
-@njit(nogil=True, cache=True)
-def _sample_negatives_kernel(indptr, indices, sources, kind, m, deg_prob, deg_alias, seed, out):
-    """kind 0 uniform, 1 degree-matched, 2 two-hop; -1 where nothing was found in 200 tries."""
-    n = indptr.shape[0] - 1
-    state = np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-    for r in range(sources.shape[0]):
-        u = sources[r]
-        for j in range(m):
-            out[r, j] = -1
-            for _ in range(200):
-                state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-                x01 = (state >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-                if kind == 0:
-                    x = min(int(x01 * n), n - 1)
-                elif kind == 1:
-                    y = x01 * n
-                    col = min(int(y), n - 1)
-                    x = col if (y - col) < deg_prob[col] else deg_alias[col]
-                else:
-                    du = indptr[u + 1] - indptr[u]
-                    if du == 0:
-                        break
-                    w = indices[indptr[u] + min(int(x01 * du), du - 1)]
-                    state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-                    x02 = (state >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-                    dw = indptr[w + 1] - indptr[w]
-                    x = indices[indptr[w] + min(int(x02 * dw), dw - 1)]
-                if x == u:
-                    continue
-                if not csr_contains(indptr, indices, u, x):
-                    out[r, j] = x
-                    break
-
-
-def sample_negatives(full: Graph, sources, kind="uniform", m=50, seed=0, neighbours: Graph | None = None):
-    """(len(sources), m) negatives x for each source u: no edge u-x in ``full``; kind 'uniform',
-    'degree' (x ~ degree) or '2hop' (x shares a neighbour with u in ``neighbours``, default full).
-    -1 marks a slot where no such node was found."""
-    if kind not in NEGATIVE_TYPES:
-        raise NegsampleError(f"negative type must be one of {NEGATIVE_TYPES}, got {kind!r}")
-    from .distributions import AliasTable
-
-    sym = full.csr if not full.directed else ((full.csr + full.csr.T) > 0).astype(np.float32).tocsr()
+def _symmetric(g: Graph):
+    sym = g.csr if not g.directed else ((g.csr + g.csr.T) > 0).astype(np.float32).tocsr()
     sym.sort_indices()
-    sources = np.asarray(sources, np.int64)
-    out = np.empty((sources.size, m), np.int64)
+    return sym
+
+
+def sample_negatives(full: Graph, sources, kind="uniform", negative=50, seed=0, neighbours: Graph | None = None,
+                     max_redraw=200, return_stats=False):
+    """(len(sources), negative) evaluation negatives x for each source u, drawn through the noise
+    core: no edge u-x in ``full`` and x != u (rejected draws redrawn up to ``max_redraw`` times,
+    then -1). kind 'uniform', 'degree' (x ~ degree) or '2hop' (x is a neighbour of a neighbour of u
+    in ``neighbours``, default ``full``). With ``return_stats`` also the FilterStats."""
+    from .kernels.graph import two_hop_negatives
+    from .kernels.noise import N_FILTER_COUNTS
+    from .samplers import FilterStats
+
+    if kind not in EVAL_NEGATIVES:
+        raise NegsampleError(f"evaluation negatives must be one of {', '.join(EVAL_NEGATIVES)}, got {kind!r}")
+    negative = check_positive_int("negative", negative)
+    sym = _symmetric(full)
+    sources = np.ascontiguousarray(sources, np.int64)
+    if sources.size and (sources.min() < 0 or sources.max() >= full.n_nodes):
+        raise NegsampleError(f"source nodes must lie in [0, {full.n_nodes})")
     deg = np.diff(sym.indptr).astype(np.float64)
-    table = AliasTable(deg + (deg.sum() == 0))
-    if kind == "2hop" and neighbours is not None:
-        nb = neighbours.csr if not neighbours.directed else ((neighbours.csr + neighbours.csr.T) > 0).tocsr()
-        # two-hop proposals walk the neighbour graph; the non-edge test still uses the full graph
-        prop = _sample_2hop(nb, sym, sources, m, seed)
-        return prop
-    _sample_negatives_kernel(sym.indptr.astype(np.int64), sym.indices.astype(np.int64), sources,
-                             NEGATIVE_TYPES.index(kind), m, table.prob, table.alias, seed, out)
-    return out
-
-
-def _sample_2hop(nb, full_sym, sources, m, seed):
-    # propose via nb, reject edges of the full graph: run the kernel on nb then filter
-    out = np.empty((sources.size, m), np.int64)
-    _sample_negatives_kernel(nb.indptr.astype(np.int64), nb.indices.astype(np.int64), sources, 2, m,
-                             np.ones(1), np.zeros(1, np.int64), seed, out)
-    for r in range(sources.size):
-        u = sources[r]
-        row = full_sym.indices[full_sym.indptr[u]:full_sym.indptr[u + 1]]
-        bad = np.isin(out[r], row)
-        out[r, bad] = -1
-    return out
+    sampler = NegativeSampler(negative=negative, noise="uniform" if kind != "degree" else "frequency",
+                              ns_exponent=1.0, known_positives=(sym.indptr.astype(np.int64), sym.indices.astype(np.int64)),
+                              max_redraw=max_redraw)
+    sampler.fit(deg + (deg.sum() == 0) if kind == "degree" else None, n=full.n_nodes, n_rows=full.n_nodes)
+    if kind != "2hop":
+        out, _ = sampler.sample(sources, rng=int(seed))
+        stats = sampler.stats_
+    else:
+        nb = _symmetric(neighbours) if neighbours is not None else sym
+        out = np.empty((sources.size, negative), np.int64)
+        counts = np.zeros(N_FILTER_COUNTS, np.int64)
+        two_hop_negatives(nb.indptr.astype(np.int64), nb.indices.astype(np.int64), sources, sampler.filter_,
+                          stream_seed(seed, 2), out, counts)
+        stats = FilterStats.from_counts(counts, out.size)
+    return (out, stats) if return_stats else out
 
 
 def _ranking_metrics(pos, neg):
@@ -368,10 +386,11 @@ def _ranking_metrics(pos, neg):
     return float(np.mean(1.0 / rank)), float(np.mean(rank <= 10))
 
 
-def link_prediction(graph: Graph, vectors=None, test_fraction=0.1, negative_types=NEGATIVE_TYPES, n_negatives=50,
+def link_prediction(graph: Graph, vectors=None, test_fraction=0.1, eval_negatives=EVAL_NEGATIVES, eval_negative=50,
                     seed=0, embed_kwargs=None, split=None):
     """Hold out edges, embed the training graph (unless ``vectors`` given with ``split``), and
-    score held-out edges against each negative type. Returns a dict of metrics per type and scorer."""
+    score held-out edges against ``eval_negative`` negatives of each type in ``eval_negatives``.
+    Returns a dict of metrics per type and scorer."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -390,11 +409,15 @@ def link_prediction(graph: Graph, vectors=None, test_fraction=0.1, negative_type
     ok = tr_neg_x >= 0
     X = np.vstack([Z[tr_pos[:, 0]] * Z[tr_pos[:, 1]], Z[tr_pos[ok, 0]] * Z[tr_neg_x[ok]]])
     y = np.r_[np.ones(len(tr_pos)), np.zeros(ok.sum())]
+    if not ok.any():
+        raise NegsampleError("link prediction needs non-edges to train its scorer, but the graph is complete")
+    if not np.all(np.isfinite(Z)):
+        raise NegsampleError("the vectors contain NaN or infinite values")
     clf = LogisticRegression(max_iter=1000).fit(X, y)
     results = {"test_edges": int(len(test)), "train_edges": int(tr_edges.shape[0]), "types": {}}
     src, dst = test[:, 0], test[:, 1]
-    for kind in negative_types:
-        neg = sample_negatives(graph, src, kind, n_negatives, seed + 101 + NEGATIVE_TYPES.index(kind),
+    for kind in eval_negatives:
+        neg = sample_negatives(graph, src, kind, eval_negative, seed + 101 + EVAL_NEGATIVES.index(kind),
                                neighbours=train if kind == "2hop" else None)
         valid = neg >= 0
         res = {"negatives_found": float(valid.mean())}

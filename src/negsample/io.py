@@ -305,3 +305,46 @@ def check_array(arrays: dict, name: str, path, dtype=None, ndim=None, shape=None
     if finite and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise NegsampleError(f"{path}: {name} contains NaN or infinite values")
     return a
+
+
+# --------------------------------------------------------------------------- inputs
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+
+
+def open_input(path, what: str = "input"):
+    """Open a file for binary reading, decompressing gzip / bz2 / xz (detected from the first
+    bytes, whatever the name). Errors name the file: missing, a directory, unreadable, not a
+    regular file (a FIFO would hang the format detection), corrupt compression."""
+    import bz2
+    import gzip
+    import lzma
+
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise NegsampleError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise NegsampleError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise NegsampleError(f"{what} is a directory, not a file: {path}")
+    if not stat.S_ISREG(st.st_mode):
+        raise NegsampleError(f"{what} {path} is not a regular file")
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise NegsampleError(f"cannot read {what} {path}: {exc.strerror}") from None
+    head = fh.read(6)
+    fh.seek(0)
+    kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
+    if kind is None:
+        return fh
+    fh.close()
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+    try:
+        zf = opener(path, "rb")
+        zf.peek(1)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise NegsampleError(f"cannot read {what} {path}: corrupt {kind} data ({exc})") from None
+    return zf

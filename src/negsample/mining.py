@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from ._common import NegsampleError, Progress, as_rng, atomic_write, check_positive_int
+from ._common import NegsampleError, Progress, as_rng, check_positive_int
 from .kernels.csr import csr_contains
 
 __all__ = ["mine_negatives", "MinedNegatives", "search", "mining_bias", "BANDS", "INDEXES"]

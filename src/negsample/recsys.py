@@ -31,7 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._common import (NegsampleError, Progress, as_rng, atomic_write, check_finite_float,
+from .io import atomic_write
+from ._common import (NegsampleError, Progress, as_rng, check_finite_float,
                       check_positive_int)
 from .distributions import AliasTable, unigram
 from .kernels.csr import csr_contains as _known

@@ -33,7 +33,7 @@ import numpy as np
 from ._common import NegsampleError, as_rng, check_finite_float, check_positive_int
 from .distributions import AliasTable, unigram, validate_weights
 
-__all__ = ["NegativeSampler", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr"]
+__all__ = ["NegativeSampler", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr", "unfiltered"]
 
 MODES = ("per-example", "shared", "in-batch")
 NOISES = ("frequency", "uniform")
@@ -57,7 +57,7 @@ class FilterStats:
 
     @classmethod
     def from_counts(cls, counts, total) -> "FilterStats":
-        from .kernels.noise import REASONS
+        from .kernels.streams import REASONS
 
         c = [int(x) for x in np.asarray(counts).ravel()[:7]]
         return cls(rejected=c[0], redrawn=c[1], dropped=c[2], total=int(total),
@@ -66,6 +66,13 @@ class FilterStats:
     def as_dict(self) -> dict:
         return {"rejected": self.rejected, "redrawn": self.redrawn, "dropped": self.dropped,
                 "total": self.total, "by_reason": dict(self.by_reason)}
+
+
+def unfiltered(max_redraw=10):
+    """The kernels' filter tuple with every filter off but the anchor itself (which kernels pass
+    as ``avoid``): (kp_indptr, kp_indices, times, labels, delta, max_redraw)."""
+    return (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64), -1.0,
+            np.int64(max_redraw))
 
 
 def to_csr(known, n_rows=None, name="known positives"):
@@ -104,27 +111,31 @@ def to_csr(known, n_rows=None, name="known positives"):
 
 
 def _resolve_attribute(values, n, keys, name, dtype):
-    """Per-id attribute (times / labels) as an array over the n ids."""
+    """Per-id attribute (times / labels) as an array over the n ids. A mapping may leave ids out:
+    they get no time (NaN) or no label (-1) and are never filtered by that attribute."""
     if isinstance(values, Mapping):
         if keys is None:
             raise NegsampleError(f"{name} given as a mapping need the trainer's keys to resolve")
-        missing = [k for k in keys if k not in values]
-        if missing:
-            raise NegsampleError(f"{name}: no value for {len(missing)} of {len(keys)} ids "
-                                 f"(first: {missing[0]!r})")
-        values = [values[k] for k in keys]
+        missing = None if dtype is np.int64 else float("nan")
+        values = [values.get(k, missing) for k in keys]
     if dtype is np.int64:
-        arr = np.asarray(values)
-        if arr.dtype.kind not in "iu":  # string / object labels -> integer codes
-            _, arr = np.unique(arr.astype(str), return_inverse=True)
-        arr = arr.astype(np.int64)
+        raw = np.asarray(values, dtype=object if any(v is None for v in values) else None) \
+            if isinstance(values, list) else np.asarray(values)
+        if raw.dtype.kind in "iu":
+            arr = raw.astype(np.int64)
+        else:  # string / object labels -> integer codes, None -> -1
+            present = np.array([v is not None for v in raw.tolist()], dtype=bool)
+            arr = np.full(raw.size, -1, np.int64)
+            if present.any():
+                _, codes = np.unique(np.asarray([str(v) for v in raw[present].tolist()]), return_inverse=True)
+                arr[present] = codes
     else:
         try:
             arr = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
             raise NegsampleError(f"{name} must be numeric") from None
-        if not np.all(np.isfinite(arr)):
-            raise NegsampleError(f"{name} contain NaN or infinite values")
+        if np.any(np.isinf(arr)):
+            raise NegsampleError(f"{name} contain infinite values")
     if arr.ndim != 1 or arr.size != n:
         raise NegsampleError(f"{name} have {arr.size} entries for {n} ids")
     return np.ascontiguousarray(arr)
@@ -379,6 +390,8 @@ def as_sampler(negatives=None, negative=5, ns_exponent=0.75, default_mode="per-e
                modes=MODES) -> NegativeSampler:
     """The trainers' shorthand: ``negatives`` is a NegativeSampler, a mode string or None (the
     default mode), combined with the simple ``negative`` / ``ns_exponent`` keywords."""
+    if isinstance(negatives, str) and negatives not in modes:
+        raise NegsampleError(f"negatives must be one of {', '.join(modes)} or a NegativeSampler, got {negatives!r}")
     if isinstance(negatives, NegativeSampler):
         s = negatives
     elif negatives is None or isinstance(negatives, str):

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from ._common import NegsampleError, atomic_write
+from ._common import NegsampleError
+from .io import atomic_write
 
 __all__ = ["KeyedVectors"]
 
@@ -155,13 +156,14 @@ class KeyedVectors:
         return out[:topn]
 
     # ------------------------------------------------------------------ formats
-    def save_word2vec_format(self, path, binary=True):
-        """Write the C tool's text or binary format, atomically."""
+    def save_word2vec_format(self, path, binary=True, inputs=()):
+        """Write the C tool's text or binary format, atomically (``inputs``: files the output must
+        not replace)."""
         V, d = self.vectors.shape
         for w in self.index_to_key:
             if not w or any(ch.isspace() for ch in w):
                 raise NegsampleError(f"word {w!r} is empty or contains whitespace: not representable in word2vec format")
-        with atomic_write(path, "wb") as fh:
+        with atomic_write(path, "wb", inputs=inputs, what="vectors") as fh:
             fh.write(f"{V} {d}\n".encode("utf-8"))
             if binary:
                 vecs = self.vectors.astype("<f4", copy=False)

@@ -1,73 +1,54 @@
-"""word2vec: skip-gram with negative sampling (SGNS) on a streamed corpus.
+"""word2vec: skip-gram (or CBOW) with negative sampling on a streamed corpus.
 
-Pipeline (DESIGN.md section 3): corpus file -> vocabulary (min_count, max_vocab, ordered by
-frequency) -> the corpus encoded once to a compact int32 id file on disk (read back chunk by chunk
-during training, so a corpus larger than RAM works; out-of-vocabulary tokens are dropped, sentence boundaries kept)
--> numba kernels (``negsample.kernels.sgns``) run by Python threads on disjoint sentence ranges
-with the GIL released (Hogwild) -> ``negsample.vectors.KeyedVectors``. The kernels run from a
-native library compiled once per machine from the same numba source
-(``negsample.kernels.native``), so training never loads numba/LLVM; the JIT is the fallback.
-
-Noise: q(w) = count(w)^alpha / Z (alias method). Subsampling: keep w with
-p = min(1, sqrt(t/f) + t/f). Learning rate: linear decay from ``lr`` to ``min_lr`` over all
-epochs, updated per chunk of about ``chunk_words`` words. Words/s counts raw corpus words
-(every token of the input, in vocabulary or not) per second of training.
+Pipeline (docs/design.md): corpus file -> vocabulary (min_count, max_vocab, ordered by frequency)
+-> the corpus encoded once to an int32 id file (an unnamed temporary file: nothing is left behind
+even after kill -9; out-of-vocabulary tokens dropped, sentence boundaries kept) -> the SGNS engine
+(``negsample.sgns``: native kernels, Hogwild threads) with a ``NegativeSampler`` (noise
+q ∝ count^ns_exponent by default; any noise and the false-negative filters of the core) ->
+``negsample.vectors.KeyedVectors``. Words/s counts raw corpus words (every token of the input, in
+vocabulary or not) per second of training.
 """
 from __future__ import annotations
 
-import bz2
 import ctypes
 import gc
-from array import array
-import gzip
-import io
-import json
+import hashlib
 import lzma
 import os
 import sys
 import tempfile
-import threading
 import time
 import warnings
+from array import array
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._common import (NegsampleError, Progress, atomic_write, check_finite_float,
-                      check_positive_int)
-from .distributions import AliasTable, subsample_keep_prob, unigram
-from .kernels import native
+from ._common import NegsampleError, check_positive_int
+from .io import check_array, load_arrays, save_arrays
+from .samplers import NegativeSampler, as_sampler
+from .sgns import ARCHITECTURES, SGNS_MODES, SGNSConfig, init_weights, train_epochs
 
-__all__ = ["Word2Vec", "Vocabulary", "train_sgns", "open_corpus", "iter_sentences", "build_vocab"]
+__all__ = ["Word2Vec", "Vocabulary", "open_corpus", "iter_sentences", "build_vocab", "encode_corpus",
+           "DEFAULT_LR", "NEGATIVE_MODES"]
 
-NEGATIVE_MODES = ("shared", "per-example")
-ARCHITECTURES = ("skipgram", "cbow")
+NEGATIVE_MODES = SGNS_MODES
 # CBOW averages the context vectors, so each input row gets a smaller share of the signal: the
 # C tool starts it at 0.05. Measured on 7M words of corpus-en (3 epochs): CBOW at 0.05 scores 11.1%
 # on the Google analogies, at 0.025 3.7% (gensim's CBOW at its default 0.025: 5.7%).
 DEFAULT_LR = {"skipgram": 0.025, "cbow": 0.05}
+CHECKPOINT_NAME = "word2vec-checkpoint.npz"
 
 
 # --------------------------------------------------------------------------- corpus reading
 
 def open_corpus(path):
-    """Open a text corpus (plain, .gz, .bz2, .xz) for binary reading, with clear errors."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise NegsampleError(f"corpus not found: {path}")
-    if os.path.isdir(path):
-        raise NegsampleError(f"corpus is a directory, not a file: {path}")
-    if not os.access(path, os.R_OK):
-        raise NegsampleError(f"corpus is not readable (permission denied): {path}")
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(path)[1].lower(), open)
-    try:
-        fh = opener(path, "rb")
-        fh.peek(1) if hasattr(fh, "peek") else None
-    except (OSError, lzma.LZMAError, EOFError) as exc:
-        raise NegsampleError(f"cannot read corpus {path}: {exc}") from None
-    return fh
+    """Open a text corpus (plain, gzip, bz2 or xz, detected from its first bytes) for binary
+    reading, with clear errors (missing, a directory, not a regular file, unreadable, corrupt)."""
+    from .io import open_input
+
+    return open_input(path, what="corpus")
 
 
 class _LineStats:
@@ -162,36 +143,34 @@ def build_vocab(source, min_count=5, max_vocab=None, warn=True) -> Vocabulary:
     return vocab
 
 
-def encode_corpus(source, vocab: Vocabulary, path=None):
-    """Encode the corpus to int32 ids (OOV dropped) in a file; training reads it chunk by chunk,
-    so only the offsets (8 bytes per sentence) stay in memory.
-
-    Returns (path of the id file, offsets (S+1,) int64, path). Empty sentences are dropped.
+def encode_corpus(source, vocab: Vocabulary, out=None):
+    """Encode the corpus to int32 ids (OOV dropped, empty sentences dropped) in a binary file
+    object ``out`` (default: an unnamed temporary file); training reads it chunk by chunk, so only
+    the offsets (8 bytes per sentence) stay in memory. Returns (file object, offsets (S+1,) int64).
     """
     index = vocab.index
-    if path is None:
-        fd, path = tempfile.mkstemp(prefix="negsample-corpus-", suffix=".int32")
-        os.close(fd)
+    if out is None:
+        out = tempfile.TemporaryFile(prefix="negsample-corpus-")
     offsets = array("q", [0])  # compact: 8 bytes per sentence, not a Python int object
     total = 0
-    with open(path, "wb") as out:
-        pending = array("i")  # int32 ids waiting to be written
-        for toks in iter_sentences(source):
-            n0 = len(pending)
-            pending.extend([index[t] for t in toks if t in index])
-            n = len(pending) - n0
-            if not n:
-                continue
-            total += n
-            offsets.append(total)
-            if len(pending) >= 1 << 18:
-                pending.tofile(out)
-                pending = array("i")
-        if pending:
+    pending = array("i")  # int32 ids waiting to be written
+    for toks in iter_sentences(source):
+        n0 = len(pending)
+        pending.extend([index[t] for t in toks if t in index])
+        n = len(pending) - n0
+        if not n:
+            continue
+        total += n
+        offsets.append(total)
+        if len(pending) >= 1 << 18:
             pending.tofile(out)
+            pending = array("i")
+    if pending:
+        pending.tofile(out)
+    out.flush()
     if total == 0:
         raise NegsampleError("no in-vocabulary tokens left to train on")
-    return path, np.frombuffer(offsets, dtype=np.int64).copy(), path
+    return out, np.frombuffer(offsets, dtype=np.int64).copy()
 
 
 def _release_memory():
@@ -203,177 +182,33 @@ def _release_memory():
         pass
 
 
-# --------------------------------------------------------------------------- training core
 
-def _chunks(offsets, chunk_words):
-    """Split sentences into chunks of about chunk_words tokens: list of (s_begin, s_end)."""
-    bounds = []
-    n_sent = offsets.size - 1
-    targets = np.arange(chunk_words, offsets[-1], chunk_words)
-    cuts = np.searchsorted(offsets, targets, side="left")
-    prev = 0
-    for c in cuts:
-        c = int(min(max(c, prev + 1), n_sent))
-        if c > prev:
-            bounds.append((prev, c))
-            prev = c
-    if prev < n_sent:
-        bounds.append((prev, n_sent))
-    return bounds
+def corpus_fingerprint(source) -> dict | None:
+    """Size, modification time and a hash of the first and last MiB of a corpus file (None for
+    in-memory corpora): a resumed run must see the same corpus."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    path = os.fspath(source)
+    st = os.stat(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read(1 << 20))
+        if st.st_size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read(1 << 20))
+    return {"size": int(st.st_size), "sha256_ends": h.hexdigest()}
 
 
-@dataclass
-class _Config:
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    ns_exponent: float = 0.75
-    sample: float = 1e-4
-    min_count: int = 5
-    max_vocab: int | None = None
-    epochs: int = 5
-    lr: float | None = None       # None: 0.025 for skip-gram, 0.05 for CBOW (the C tool's defaults)
-    min_lr: float = 0.0001
-    threads: int = 2
-    seed: int = 1
-    negatives: str = "shared"
-    chunk_words: int = 100_000
-    arch: str = "skipgram"
-
-
-def _validate(cfg: _Config) -> _Config:
-    cfg.dim = check_positive_int("dim", cfg.dim)
-    cfg.window = check_positive_int("window", cfg.window)
-    cfg.negative = check_positive_int("negative", cfg.negative)
-    cfg.ns_exponent = check_finite_float("ns_exponent", cfg.ns_exponent, minimum=0.0)
-    cfg.sample = check_finite_float("sample", cfg.sample, minimum=0.0)
-    cfg.min_count = check_positive_int("min_count", cfg.min_count)
-    if cfg.max_vocab is not None:
-        cfg.max_vocab = check_positive_int("max_vocab", cfg.max_vocab)
-    cfg.epochs = check_positive_int("epochs", cfg.epochs)
-    if cfg.arch not in ARCHITECTURES:
-        raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {cfg.arch!r}")
-    if cfg.lr is None:
-        cfg.lr = DEFAULT_LR[cfg.arch]
-    cfg.lr = check_finite_float("lr", cfg.lr, minimum=0.0, strict_min=True)
-    cfg.min_lr = check_finite_float("min_lr", cfg.min_lr, minimum=0.0)
-    if cfg.min_lr > cfg.lr:
-        raise NegsampleError(f"min_lr ({cfg.min_lr}) must not exceed lr ({cfg.lr})")
-    cfg.threads = check_positive_int("threads", cfg.threads)
-    cfg.seed = check_positive_int("seed", cfg.seed, minimum=0)
-    cfg.chunk_words = check_positive_int("chunk_words", cfg.chunk_words)
-    if cfg.negatives not in NEGATIVE_MODES:
-        raise NegsampleError(f"negatives must be one of {NEGATIVE_MODES}, got {cfg.negatives!r}")
-    return cfg
-
-
-def _init_weights(V, dim, seed):
-    """word2vec's init: W_in ~ U(-0.5/d, 0.5/d), W_out = 0."""
-    rng = np.random.default_rng(seed)
-    W_in = ((rng.random((V, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32)
-    W_out = np.zeros((V, dim), dtype=np.float32)
-    return W_in, W_out
-
-
-def _train_epochs(W_in, W_out, ids, offsets, counts, cfg: _Config, raw_words_per_epoch,
-                  first_epoch=0, on_epoch_end=None, progress=True, desc="train"):
-    """Run epochs first_epoch..cfg.epochs-1. Returns dict of stats for the epochs run."""
-    V = W_in.shape[0]
-    table = AliasTable(unigram(counts, cfg.ns_exponent), name="noise weights")
-    keep = subsample_keep_prob(counts, cfg.sample).astype(np.float32) if cfg.sample > 0 \
-        else np.ones(V, dtype=np.float32)
-    kernel = native.sgns_kernel(cfg.negatives, cfg.arch)
-    chunks = _chunks(offsets, cfg.chunk_words)
-    chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
-    tokens_per_epoch = float(offsets[-1])
-    scale_raw = raw_words_per_epoch / tokens_per_epoch  # raw words per in-vocab token
-    total_tokens = tokens_per_epoch * cfg.epochs
-    lock = threading.Lock()
-    state = {"done": tokens_per_epoch * first_epoch, "loss": 0.0, "terms": 0.0, "pairs": 0.0}
-    bar = Progress(total=raw_words_per_epoch * cfg.epochs, unit="words", desc=desc, enabled=progress)
-    bar.update(state["done"] * scale_raw)
-    train_seconds = 0.0
-    epochs_run = 0
-
-    def run_chunk(epoch, ci):
-        b, e = chunks[ci]
-        with lock:
-            frac = state["done"] / total_tokens
-        lr = max(cfg.lr - (cfg.lr - cfg.min_lr) * frac, cfg.min_lr)
-        st = np.zeros(3, dtype=np.float64)
-        seed = (cfg.seed * 1_000_003 + epoch) * 1_000_033 + ci
-        lo, hi = int(offsets[b]), int(offsets[e])
-        if isinstance(ids, str):  # encoded corpus on disk: read just this chunk (bounded memory)
-            chunk_ids = np.fromfile(ids, dtype=np.int32, count=hi - lo, offset=4 * lo)
-        else:
-            chunk_ids = ids[lo:hi]
-        local_offsets = offsets[b:e + 1] - lo
-        kernel(W_in, W_out, chunk_ids, local_offsets, 0, e - b, keep, table.prob, table.alias,
-               cfg.window, cfg.negative, float(lr), seed, st)
-        with lock:
-            state["done"] += chunk_tokens[ci]
-            state["pairs"] += st[0]
-            state["loss"] += st[1]
-            state["terms"] += st[2]
-            recent = st[1] / st[2] if st[2] else float("nan")
-            bar.update(state["done"] * scale_raw, lr=lr, loss=recent)
-
-    losses = []
-    for epoch in range(first_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        loss0, terms0 = state["loss"], state["terms"]
-        if cfg.threads == 1:
-            for ci in range(len(chunks)):
-                run_chunk(epoch, ci)
-        else:
-            with ThreadPoolExecutor(max_workers=cfg.threads) as pool:
-                list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
-        train_seconds += time.perf_counter() - t0
-        epochs_run += 1
-        dl, dt = state["loss"] - loss0, state["terms"] - terms0
-        losses.append(dl / dt if dt else float("nan"))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, losses[-1])
-    bar.close()
-    raw = raw_words_per_epoch * epochs_run
-    return {
-        "train_seconds": train_seconds,
-        "words_per_sec": raw / train_seconds if train_seconds > 0 else float("nan"),
-        "kernel_backend": native.backend(),
-        "raw_words_trained": raw,
-        "pairs": state["pairs"],
-        "loss": losses[-1] if losses else float("nan"),
-        "epoch_losses": losses,
-        "epochs_run": epochs_run,
-    }
-
-
-def train_sgns(ids, offsets, counts, *, dim=128, window=10, negative=5, ns_exponent=0.75, sample=0.0,
-               epochs=1, lr=0.025, min_lr=None, threads=2, seed=1, negatives="shared", progress=False,
-               chunk_words=100_000):
-    """SGNS on integer sequences (e.g. graph walks). ids: (N,) int in [0, V); offsets: (S+1,)
-    sentence boundaries; counts: (V,) used for the noise counts^ns_exponent and subsampling.
-    Returns (W_in (V, dim) float32, W_out (V, dim) float32, stats dict)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 1 or counts.size == 0:
-        raise NegsampleError(f"counts must be a non-empty 1-D array, got shape {counts.shape}")
-    V = counts.size
-    ids = np.ascontiguousarray(ids, dtype=np.int32)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if ids.ndim != 1 or ids.size == 0:
-        raise NegsampleError("ids must be a non-empty 1-D array of token ids")
-    if ids.min() < 0 or ids.max() >= V:
-        raise NegsampleError(f"token ids must lie in [0, {V}) (len(counts)), got [{ids.min()}, {ids.max()}]")
-    if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or offsets[-1] != ids.size \
-            or np.any(np.diff(offsets) < 0):
-        raise NegsampleError("offsets must start at 0, be non-decreasing and end at len(ids)")
-    cfg = _validate(_Config(dim=dim, window=window, negative=negative, ns_exponent=ns_exponent,
-                            sample=sample, min_count=1, epochs=epochs, lr=lr,
-                            min_lr=lr * 1e-4 if min_lr is None else min_lr, threads=threads, seed=seed,
-                            negatives=negatives, chunk_words=chunk_words))
-    W_in, W_out = _init_weights(V, cfg.dim, cfg.seed)
-    stats = _train_epochs(W_in, W_out, ids, offsets, counts, cfg, float(ids.size), progress=progress)
-    return W_in, W_out, stats
+def _check_restartable(corpus):
+    if isinstance(corpus, (str, os.PathLike)):
+        return
+    try:
+        it = iter(corpus)
+    except TypeError:
+        raise NegsampleError("corpus must be a file path or an iterable of sentences") from None
+    if it is corpus:
+        raise NegsampleError("corpus is a one-pass iterator (e.g. a generator): it is read twice (vocabulary, "
+                             "then training), so pass a list or an iterable that restarts, as gensim requires")
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -384,74 +219,90 @@ class Word2Vec:
     >>> model = Word2Vec(dim=100, window=5, negative=5, epochs=5).fit("corpus.txt.xz")
     >>> model.wv.most_similar("king")
 
-    ``negatives="shared"`` (default) shares each window's k negatives among its context words
-    (pWord2Vec); ``"per-example"`` draws k per pair like word2vec/gensim. ``arch="cbow"``
-    trains CBOW instead (the mean of the context vectors predicts the centre word, k negatives
-    per centre; gensim's ``sg=0, cbow_mean=1``); ``negatives`` does not apply to it.
+    ``negatives``: the sampling mode, ``"shared"`` (default: each window's k negatives are shared
+    by its context words, pWord2Vec) or ``"per-example"`` (k per pair, like word2vec/gensim), or a
+    ``NegativeSampler`` for any noise (custom weights per word as a dict, mixtures) and the
+    false-negative filters (known positives per word, a time window, labels). ``arch="cbow"``
+    trains CBOW instead (the mean of the context vectors predicts the centre word, k negatives per
+    centre; gensim's ``sg=0, cbow_mean=1``).
     """
 
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=None, min_lr=0.0001, threads=2, seed=1,
                  negatives="shared", chunk_words=100_000, arch="skipgram"):
-        self.config = _validate(_Config(dim=dim, window=window, negative=negative,
-                                        ns_exponent=ns_exponent, sample=sample, min_count=min_count,
-                                        max_vocab=max_vocab, epochs=epochs, lr=lr, min_lr=min_lr,
-                                        threads=threads, seed=seed, negatives=negatives,
-                                        chunk_words=chunk_words, arch=arch))
+        if arch not in ARCHITECTURES:
+            raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+        self.config = SGNSConfig(dim=dim, window=window, sample=sample, epochs=epochs,
+                                 lr=DEFAULT_LR[arch] if lr is None else lr, min_lr=min_lr, threads=threads,
+                                 seed=seed, chunk_words=chunk_words, arch=arch).validate()
+        self.sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
+        self.min_count = check_positive_int("min_count", min_count)
+        self.max_vocab = None if max_vocab is None else check_positive_int("max_vocab", max_vocab)
         self.vocab: Vocabulary | None = None
         self.W_in = None
         self.W_out = None
         self.stats: dict = {}
 
+    @property
+    def negatives(self) -> str:
+        return self.sampler.mode
+
     # ---------------------------------------------------------------- fit
     def fit(self, corpus, checkpoint_dir=None, resume=False, progress=True):
-        """Train on a corpus path (plain/.gz/.bz2/.xz) or an iterable of token lists."""
+        """Train on a corpus path (plain/.gz/.bz2/.xz) or a restartable iterable of token lists
+        (or strings). With ``checkpoint_dir`` a checkpoint is written after every epoch;
+        ``resume=True`` continues from it (same corpus and settings; ``epochs`` may be raised)."""
         cfg = self.config
+        _check_restartable(corpus)
+        if isinstance(corpus, (str, os.PathLike)):
+            open_corpus(corpus).close()
         t_start = time.perf_counter()
-        ckpt = os.path.join(checkpoint_dir, "word2vec-checkpoint.npz") if checkpoint_dir else None
+        ckpt = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
+        if ckpt:
+            from .io import check_output_path
+
+            check_output_path(ckpt, inputs=[corpus] if isinstance(corpus, (str, os.PathLike)) else (),
+                              what="checkpoint")
+            try:
+                os.makedirs(checkpoint_dir, exist_ok=True)
+            except OSError as exc:
+                raise NegsampleError(f"cannot create checkpoint directory {checkpoint_dir}: {exc.strerror}") from None
+            _remove_stale_temporaries(ckpt)
+        fingerprint = corpus_fingerprint(corpus)
         first_epoch = 0
         if resume:
             if not ckpt:
                 raise NegsampleError("resume needs a checkpoint directory")
             if os.path.exists(ckpt):
-                first_epoch = self._load_checkpoint(ckpt)
+                first_epoch = self._load_checkpoint(ckpt, fingerprint)
             elif progress:
                 print(f"no checkpoint in {checkpoint_dir}; starting from scratch", file=sys.stderr)
         if self.vocab is None or first_epoch == 0:
-            self.vocab = build_vocab(corpus, cfg.min_count, cfg.max_vocab)
+            self.vocab = build_vocab(corpus, self.min_count, self.max_vocab)
             _release_memory()
         bad = getattr(self.vocab, "bad_lines", 0)
-        cache_dir = checkpoint_dir if checkpoint_dir else None
-        if cache_dir:
-            os.makedirs(cache_dir, exist_ok=True)
-        fd, ids_path = tempfile.mkstemp(prefix="negsample-corpus-", suffix=".int32", dir=cache_dir)
-        os.close(fd)
-        try:
-            ids, offsets, _ = encode_corpus(corpus, self.vocab, ids_path)
+        self.sampler.fit(self.vocab.counts, keys=self.vocab.words, n_rows=len(self.vocab))
+        with tempfile.TemporaryFile(prefix="negsample-corpus-", dir=checkpoint_dir or None) as idfile:
+            _, offsets = encode_corpus(corpus, self.vocab, idfile)
             prep_seconds = time.perf_counter() - t_start
             if self.W_in is None or first_epoch == 0:
-                self.W_in, self.W_out = _init_weights(len(self.vocab), cfg.dim, cfg.seed)
+                self.W_in, self.W_out = init_weights(len(self.vocab), cfg.dim, cfg.seed)
 
             def on_epoch_end(epoch, loss):
                 if ckpt:
-                    self._save_checkpoint(ckpt, epoch + 1)
+                    self._save_checkpoint(ckpt, epoch + 1, fingerprint)
 
             if first_epoch >= cfg.epochs:
                 st = {"train_seconds": 0.0, "words_per_sec": float("nan"), "loss": float("nan"),
-                      "epochs_run": 0, "raw_words_trained": 0, "pairs": 0, "epoch_losses": []}
+                      "epochs_run": 0, "raw_words_trained": 0, "pairs": 0, "epoch_losses": [],
+                      "kernel_backend": "none", "filter": {}}
             else:
-                st = _train_epochs(self.W_in, self.W_out, ids, offsets, self.vocab.counts, cfg,
-                                   float(self.vocab.raw_words), first_epoch=first_epoch,
-                                   on_epoch_end=on_epoch_end, progress=progress)
-            del ids
-        finally:
-            try:
-                os.unlink(ids_path)
-            except OSError:
-                pass
+                st = train_epochs(self.W_in, self.W_out, idfile.fileno(), offsets, self.vocab.counts,
+                                  self.sampler, cfg, float(self.vocab.raw_words), first_epoch=first_epoch,
+                                  on_epoch_end=on_epoch_end, progress=progress)
         self.stats = dict(st, vocab_size=len(self.vocab), raw_words=self.vocab.raw_words,
                           corpus_lines=self.vocab.lines, bad_utf8_lines=bad,
-                          prep_seconds=prep_seconds, start_epoch=first_epoch, negatives=cfg.negatives,
+                          prep_seconds=prep_seconds, start_epoch=first_epoch, negatives=self.sampler.mode,
                           arch=cfg.arch, threads=cfg.threads)
         return self
 
@@ -464,31 +315,112 @@ class Word2Vec:
             raise NegsampleError("model is not trained yet: call fit() first")
         return KeyedVectors(list(self.vocab.words), self.W_in)
 
-    def save_vectors(self, path, binary=True):
-        self.wv.save_word2vec_format(path, binary=binary)
+    def save_vectors(self, path, binary=True, inputs=()):
+        self.wv.save_word2vec_format(path, binary=binary, inputs=inputs)
 
-    # ---------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, path, epochs_done):
-        meta = json.dumps({"config": asdict(self.config), "epochs_done": epochs_done,
-                           "raw_words": self.vocab.raw_words, "lines": self.vocab.lines})
-        with atomic_write(path, "wb") as fh:
-            np.savez(fh, W_in=self.W_in, W_out=self.W_out, counts=self.vocab.counts,
-                     words=np.array(self.vocab.words, dtype=object), meta=np.array(meta))
+    # ---------------------------------------------------------------- persistence
+    def _settings(self) -> dict:
+        cfg = self.config
+        s = self.sampler
+        return {"arch": cfg.arch, "dim": cfg.dim, "window": cfg.window, "sample": cfg.sample, "lr": cfg.lr,
+                "min_lr": cfg.min_lr, "seed": cfg.seed, "min_count": self.min_count, "max_vocab": self.max_vocab,
+                "negative": s.negative, "ns_exponent": s.ns_exponent, "negatives": s.mode,
+                "max_redraw": s.max_redraw, "noise_sha256": _noise_hash(s)}
 
-    def _load_checkpoint(self, path):
+    def _archive(self, path, kind, extra_meta, inputs=()):
+        meta = {"settings": self._settings(), "epochs": self.config.epochs, "raw_words": int(self.vocab.raw_words),
+                "lines": int(self.vocab.lines)}
+        meta.update(extra_meta)
+        save_arrays(path, kind, {"W_in": self.W_in, "W_out": self.W_out, "counts": self.vocab.counts},
+                    meta=meta, strings={"words": self.vocab.words}, inputs=inputs)
+
+    def _restore(self, path, kind):
+        arrays, strings, meta, _ = load_arrays(path, kind, required=("W_in", "W_out", "counts"),
+                                               required_strings=("words",))
+        words = strings["words"]
+        V = len(words)
+        W_in = check_array(arrays, "W_in", path, dtype=np.float32, ndim=2, finite=True)
+        dim = W_in.shape[1]
+        W_out = check_array(arrays, "W_out", path, dtype=np.float32, shape=(V, dim), finite=True)
+        check_array(arrays, "W_in", path, shape=(V, None))
+        counts = check_array(arrays, "counts", path, dtype=np.int64, shape=(V,))
+        if V == 0 or np.any(counts < 1):
+            raise NegsampleError(f"{path}: the vocabulary is empty or has non-positive counts")
+        if len(set(words)) != V:
+            raise NegsampleError(f"{path}: duplicate words in the vocabulary")
         try:
-            with np.load(path, allow_pickle=True) as z:
-                meta = json.loads(str(z["meta"]))
-                W_in, W_out, counts, words = z["W_in"], z["W_out"], z["counts"], list(z["words"])
-        except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
-            raise NegsampleError(f"checkpoint {path} is unreadable: {exc}") from None
-        saved = meta["config"]
-        for key in ("arch", "dim", "window", "negative", "ns_exponent", "sample", "min_count", "max_vocab",
-                    "epochs", "lr", "min_lr", "seed", "negatives"):
-            if saved.get(key, "skipgram" if key == "arch" else None) != getattr(self.config, key):
-                raise NegsampleError(f"checkpoint {path} was made with {key}={saved.get(key)!r}, "
-                                     f"not {getattr(self.config, key)!r}; use the same settings to resume")
-        self.vocab = Vocabulary(words, counts.astype(np.int64), raw_words=meta["raw_words"], lines=meta["lines"])
+            raw_words, lines = int(meta["raw_words"]), int(meta["lines"])
+            settings = dict(meta["settings"])
+        except (KeyError, TypeError, ValueError):
+            raise NegsampleError(f"{path}: incomplete metadata") from None
+        return words, counts, W_in, W_out, raw_words, lines, settings, meta
+
+    def save(self, path):
+        """Save the whole model (vectors, context vectors, vocabulary with counts, settings)."""
+        if self.W_in is None:
+            raise NegsampleError("model is not trained yet: call fit() first")
+        self._archive(path, "word2vec-model", {})
+
+    @classmethod
+    def load(cls, path) -> "Word2Vec":
+        """Load a model written by ``save`` (data only: no code runs)."""
+        m = cls.__new__(cls)
+        words, counts, W_in, W_out, raw_words, lines, st, meta = Word2Vec._restore(m, path, "word2vec-model")
+        try:
+            m.__init__(dim=W_in.shape[1], window=st["window"], negative=st["negative"],
+                       ns_exponent=st["ns_exponent"], sample=st["sample"], min_count=st["min_count"],
+                       max_vocab=st["max_vocab"], epochs=meta.get("epochs", 5), lr=st["lr"], min_lr=st["min_lr"],
+                       seed=st["seed"], negatives=st["negatives"], arch=st["arch"])
+        except (KeyError, TypeError) as exc:
+            raise NegsampleError(f"{path}: incomplete settings ({exc})") from None
+        m.vocab = Vocabulary(words, counts, raw_words=raw_words, lines=lines)
+        m.W_in, m.W_out = np.ascontiguousarray(W_in), np.ascontiguousarray(W_out)
+        return m
+
+    def _save_checkpoint(self, path, epochs_done, fingerprint):
+        self._archive(path, "word2vec-checkpoint", {"epochs_done": int(epochs_done), "corpus": fingerprint})
+
+    def _load_checkpoint(self, path, fingerprint):
+        words, counts, W_in, W_out, raw_words, lines, saved, meta = self._restore(path, "word2vec-checkpoint")
+        if W_in.shape[1] != self.config.dim:
+            raise NegsampleError(f"checkpoint {path} has dimension {W_in.shape[1]}, not {self.config.dim}")
+        if meta.get("corpus") != fingerprint:
+            raise NegsampleError(f"checkpoint {path} was made on a different corpus (size or content differs); "
+                                 "resume with the same corpus or start a new checkpoint directory")
+        vocab = Vocabulary(words, counts, raw_words=raw_words, lines=lines)
+        self.sampler.fit(vocab.counts, keys=vocab.words, n_rows=len(vocab))
+        mine = self._settings()
+        for key, value in mine.items():
+            if saved.get(key) != value:
+                raise NegsampleError(f"checkpoint {path} was made with {key}={saved.get(key)!r}, not {value!r}; "
+                                     "use the same settings to resume")
+        epochs_done = meta.get("epochs_done")
+        if not isinstance(epochs_done, int) or epochs_done < 0:
+            raise NegsampleError(f"checkpoint {path}: bad epochs_done {epochs_done!r}")
+        self.vocab = vocab
         self.W_in = np.ascontiguousarray(W_in, dtype=np.float32)
         self.W_out = np.ascontiguousarray(W_out, dtype=np.float32)
-        return int(meta["epochs_done"])
+        return epochs_done
+
+
+def _noise_hash(sampler: NegativeSampler) -> str | None:
+    if sampler.table_ is None:
+        return None
+    h = hashlib.sha256(np.ascontiguousarray(sampler.table_.probabilities).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _remove_stale_temporaries(path):
+    """Temporary files an interrupted (killed) writer of ``path`` left next to it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = "." + os.path.basename(path) + "."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass

@@ -9,26 +9,38 @@ DEMO_WORDS = ("king", "whale", "war", "love", "america", "ship", "liberty")
 
 
 def add_cli(subparsers):
+    from ._options import add_output, add_run_options, subparser
     from .word2vec import add_training_args
 
-    p = subparsers.add_parser("demo", help="train word vectors on the bundled demo corpus and show results")
-    p.add_argument("-o", "--output", default="demo-vectors.bin", help="where to write the vectors (binary)")
+    p = subparser(subparsers, "demo", help="train word vectors on the bundled demo corpus and show results")
+    add_output(p, help="where to write the vectors (binary)", required=False, default="demo-vectors.bin")
     add_training_args(p, defaults=dict(epochs=10, min_count=5))
     p.add_argument("--words", nargs="+", default=list(DEMO_WORDS), help="words whose neighbours to show")
-    p.add_argument("--quiet", action="store_true")
+    add_run_options(p)
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args):
+    from ..io import check_output_path
     from .word2vec import bundled, model_from_args, print_evaluation, run_evaluation
 
     corpus = bundled("demo-en.txt.xz")
+    check_output_path(args.output, inputs=[corpus])
     arch = "CBOW" if args.arch == "cbow" else f"skip-gram, {args.negatives} negatives"
-    print(f"negsample demo: {arch} (k={args.negative}), dim {args.dim}, "
-          f"window {args.window}, {args.epochs} epochs, {args.threads} threads on {corpus}", flush=True)
+    if not args.json:
+        print(f"negsample demo: {arch} (k={args.negative}), dim {args.dim}, "
+              f"window {args.window}, {args.epochs} epochs, {args.threads} threads on {corpus}", flush=True)
     t0 = time.perf_counter()
-    model = model_from_args(args).fit(corpus, progress=not args.quiet)
+    model = model_from_args(args).fit(corpus, progress=not (args.quiet or args.json))
     st = model.stats
+    if args.json:
+        from ._options import print_json
+
+        model.save_vectors(args.output, binary=True)
+        res = run_evaluation(model.wv, [bundled("questions-words.txt")],
+                             [bundled("wordsim353.tsv"), bundled("simlex999.txt")], restrict_vocab=30000)
+        print_json({"stats": st, "evaluation": res, "output": args.output})
+        return 0
     print(f"trained {st['vocab_size']:,} words on {st['raw_words']:,} raw words/epoch: "
           f"{st['train_seconds']:.1f} s training ({st['words_per_sec']:,.0f} words/s), "
           f"{time.perf_counter() - t0:.1f} s in all; final loss {st['loss']:.4f}")

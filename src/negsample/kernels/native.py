@@ -1,25 +1,30 @@
-"""The SGNS and alias-build kernels as a native shared library, called through ctypes.
+"""The native kernel library: build, trusted loading, and the Python entry points.
 
 Why: a process that imports numba maps LLVM (``libllvmlite.so``, about 90 MB resident) and every
 JIT-loaded kernel adds more (about 45 MB for the SGNS kernels, even from numba's cache). Word2vec
-training needs only a few loops, so their numba source (``sgns.sgns_shared_core``,
-``sgns.sgns_per_example_core``, ``sgns.cbow_core``, ``alias.vose_core``; allocation-free by design) is compiled once
-per machine, ahead of time, into ``kernels-<key>.so``:
+training needs only a few loops, so their allocation-free numba cores (the table in
+``negsample.kernels.signatures``) are compiled once per machine, ahead of time, into
+``kernels-<key>.so``:
 
-    numba ``cfunc`` wrappers (raw pointers + sizes -> ``carray`` views -> the cores)
-    -> one LLVM module -> host-CPU object code (the same optimised IR the JIT would run)
-    -> ``cc -shared`` -> the cache directory (written to a temporary name, then renamed).
+    numba ``cfunc`` wrappers generated from the signature table (pointers + sizes -> ``carray``
+    views -> the cores) -> LLVM IR -> host-CPU object code -> ``cc -shared`` -> the cache directory.
 
-The build runs in a child process (``python -m negsample.kernels.native build``), so the
+The build runs in a child process (``python -m negsample.kernels.native build PATH``), so the
 training process loads only the small library; ctypes releases the GIL during each call, so
 Python threads run the kernels in parallel (Hogwild) exactly as with the numba JIT.
 
+Trust (docs/security.md): the cache directory must belong to the user and be private (created
+0700; a directory owned by someone else, or writable by group/others, is refused). The build
+writes ``<library>.sha256`` next to the library; a library is loaded only if its bytes hash to
+that record, and it is loaded from the same open file descriptor that was hashed (no swap between
+check and load). Lock and temporary files are opened without following symbolic links.
+
 The key hashes the kernel sources, the numba/llvmlite/Python versions and the CPU (model and
-flags from /proc/cpuinfo), so a changed kernel or another CPU gets its own library. Backend
-choice: ``NEGSAMPLE_KERNELS=auto`` (default: native when it builds, else the numba JIT with a
-one-line note), ``native`` (fail with a clear error if it cannot build) or ``jit``.
-Cache directory: ``NEGSAMPLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/negsample``, else
-``~/.cache/negsample``. Linux only (elsewhere the JIT runs).
+flags from /proc/cpuinfo), so a changed kernel or another CPU gets its own library. Backend:
+``NEGSAMPLE_KERNELS=auto`` (default: native when it builds, else the numba JIT with a one-line
+note), ``native`` (fail with a clear error if it cannot build) or ``jit``. Cache directory:
+``NEGSAMPLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/negsample``, else ``~/.cache/negsample``.
+Linux only (elsewhere the JIT runs).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,10 +42,10 @@ import threading
 import numpy as np
 
 from .._common import NegsampleError
+from . import signatures as sig
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SOURCES = ("sgns.py", "alias.py", "native.py")
-_SYMBOLS = ("negsample_sgns_shared", "negsample_sgns_per_example", "negsample_cbow", "negsample_vose")
+_SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py")
 _lock = threading.Lock()
 _state: dict = {}          # "lib": CDLL or None, "reason": why not native, "path": library path
 
@@ -51,6 +57,29 @@ def cache_dir() -> str:
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "negsample")
+    return d
+
+
+def private_cache_dir() -> str:
+    """The cache directory, created 0700 if missing; refused unless it is a real directory owned
+    by this user and closed to group and others (a directory we own is tightened to 0700)."""
+    d = cache_dir()
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        st = os.lstat(d)
+    except OSError as exc:
+        raise NegsampleError(f"kernel cache directory {d} is unusable: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise NegsampleError(f"kernel cache {d} is not a directory (a symbolic link or file); refusing to use it")
+    if st.st_uid != os.geteuid():
+        raise NegsampleError(f"kernel cache directory {d} belongs to another user; refusing to load code from it "
+                             "(set NEGSAMPLE_CACHE_DIR to a private directory)")
+    if st.st_mode & 0o077:
+        try:
+            os.chmod(d, 0o700)
+        except OSError as exc:
+            raise NegsampleError(f"kernel cache directory {d} is open to other users and cannot be made "
+                                 f"private: {exc.strerror}") from None
     return d
 
 
@@ -73,16 +102,19 @@ def _version(dist: str) -> str:
 def _cpu_signature() -> str:
     """CPU model and feature flags (the object code is compiled for this CPU)."""
     model, flags = "", ""
-    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            key, _, val = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "CPU part", "cpu model") and not model:
-                model = val.strip()
-            elif key in ("flags", "Features") and not flags:
-                flags = " ".join(sorted(val.split()))
-            if model and flags:
-                break
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "CPU part", "cpu model") and not model:
+                    model = val.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(val.split()))
+                if model and flags:
+                    break
+    except OSError:
+        pass
     return f"{platform.machine()}|{model}|{flags}"
 
 
@@ -102,25 +134,10 @@ def library_path() -> str:
 
 # --------------------------------------------------------------------------- loading
 
-_P = ctypes.c_void_p
-_I = ctypes.c_int64
-
-
-_COMMON = [_P, _P, _I, _I, _P, _I, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, ctypes.c_double, ctypes.c_uint64,
-           _P, _I]   # W_in, W_out, V, d, ids, n, offsets, n, s_begin, s_end, keep, prob, alias, n, window,
-#                      negative, lr, seed, stats, sentence buffer length
-
-
 def _bind(lib):
-    for name, args in (("negsample_sgns_shared", [_I] + [_P] * 9),      # max_batch; buf + 8 scratch
-                       ("negsample_sgns_per_example", [_P] * 2),         # buf, neu1e
-                       ("negsample_cbow", [_P] * 3)):                    # buf, h, neu1e
-        f = getattr(lib, name)
-        f.argtypes = _COMMON + args
-        f.restype = ctypes.c_uint64
-    f = lib.negsample_vose
-    f.argtypes = [_P, _I, _P, _P, _P, _P, _P]
-    f.restype = ctypes.c_int64
+    for name, kernel in sig.KERNELS.items():
+        f = getattr(lib, sig.symbol(name))
+        f.argtypes, f.restype = sig.ctypes_types(kernel)
     return lib
 
 
@@ -140,6 +157,36 @@ def _build_in_child(path: str) -> None:
                              + (lines[-1] if lines else f"exit code {proc.returncode}"))
 
 
+def _open_nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+
+
+def _load_verified(path: str):
+    """dlopen ``path`` only if its bytes hash to the recorded ``path.sha256``; the bytes hashed
+    are those of the descriptor that is then loaded (via /proc/self/fd)."""
+    try:
+        with open(path + ".sha256", encoding="ascii") as fh:
+            recorded = fh.read().strip()
+    except OSError:
+        raise NegsampleError(f"{path} has no recorded hash; not loading it (delete it to rebuild)") from None
+    fd = _open_nofollow(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            raise NegsampleError(f"{path} is not a regular file owned by this user; not loading it")
+        h = hashlib.sha256()
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+        if h.hexdigest() != recorded:
+            raise NegsampleError(f"{path} does not match its recorded hash; not loading it (delete it to rebuild)")
+        return _bind(ctypes.CDLL(f"/proc/self/fd/{fd}"))
+    finally:
+        os.close(fd)
+
+
 def load():
     """The loaded native library, or None (then the numba JIT kernels run; ``reason()`` says why)."""
     with _lock:
@@ -153,10 +200,11 @@ def load():
             reason = f"native kernels are built on Linux only (this is {sys.platform})"
         else:
             try:
+                private_cache_dir()
                 path = library_path()
                 if not os.path.exists(path):
                     _build_locked(path)
-                lib = _bind(ctypes.CDLL(path))
+                lib = _load_verified(path)
                 _state["path"] = path
             except (OSError, NegsampleError, subprocess.SubprocessError, AttributeError) as exc:
                 reason = f"{exc}"
@@ -172,14 +220,16 @@ def load():
 def _build_locked(path: str) -> None:
     import fcntl
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".lock", "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)          # another process may be building it
+    fd = _open_nofollow(path + ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)          # another process may be building it
         try:
             if not os.path.exists(path):
                 _build_in_child(path)
         finally:
-            fcntl.flock(lockf, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def backend() -> str:
@@ -192,25 +242,23 @@ def reason() -> str | None:
     return _state.get("reason")
 
 
+def loaded_path() -> str | None:
+    """Path of the loaded library, if any."""
+    return _state.get("path")
+
+
 # --------------------------------------------------------------------------- the kernels
 
-def _ptr(a: np.ndarray) -> int:
-    return a.ctypes.data
+def _error(msg):
+    raise NegsampleError(msg)
 
 
-def _in(a, dtype, name):
-    a = np.ascontiguousarray(a, dtype=dtype)
-    if a.ndim != 1:
-        raise NegsampleError(f"{name} must be 1-D, got shape {a.shape}")
-    return a
-
-
-def _out(a, dtype, name, ndim):
-    if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim
-            and a.flags.c_contiguous and a.flags.writeable):
-        raise NegsampleError(f"{name} must be a writeable C-contiguous {np.dtype(dtype).name} array "
-                             f"with {ndim} dimension(s) (it is updated in place)")
-    return a
+def _call(name: str, values: dict):
+    """Check ``values`` against the signature table and call ``negsample_<name>``."""
+    lib = load()
+    kernel = sig.KERNELS[name]
+    args = sig.pack_arguments(name, kernel, values, _error)
+    return getattr(lib, sig.symbol(name))(*args)
 
 
 _LINE = 64
@@ -232,92 +280,111 @@ def _scratch(*specs):
     return out
 
 
-def _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, stats):
-    _out(W_in, np.float32, "W_in", 2)
-    _out(W_out, np.float32, "W_out", 2)
-    _out(stats, np.float64, "stats", 1)
-    if W_in.shape != W_out.shape:
-        raise NegsampleError(f"W_in {W_in.shape} and W_out {W_out.shape} must have the same shape")
-    if stats.shape[0] < 3:
-        raise NegsampleError("stats needs 3 entries (pairs, loss sum, loss terms)")
-    V = W_in.shape[0]
-    ids = _in(ids, np.int32, "ids")
-    offsets = _in(offsets, np.int64, "offsets")
-    keep = _in(keep, np.float32, "keep")
-    prob = _in(prob, np.float64, "prob")
-    alias = _in(alias, np.int64, "alias")
-    if keep.shape[0] != V:
-        raise NegsampleError(f"keep has {keep.shape[0]} entries for a vocabulary of {V}")
-    if prob.shape != alias.shape or not 0 < prob.shape[0] <= V:
-        raise NegsampleError(f"noise table of {prob.shape[0]} / {alias.shape[0]} entries does not fit a vocabulary of {V}")
+def check_sgns_inputs(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window, negative,
+                      stats):
+    """What the SGNS kernels assume, checked before a native call: ids inside the vocabulary,
+    offsets non-decreasing inside ids, the sentence range inside offsets, the noise table and the
+    filter arrays sized for the vocabulary. Returns (normalised inputs, longest sentence)."""
+    V = W_in.shape[0] if isinstance(W_in, np.ndarray) and W_in.ndim == 2 else -1
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    keep = np.ascontiguousarray(keep, dtype=np.float32)
+    prob = np.ascontiguousarray(prob, dtype=np.float64)
+    alias = np.ascontiguousarray(alias, dtype=np.int64)
+    if ids.ndim != 1 or offsets.ndim != 1:
+        raise NegsampleError("ids and offsets must be 1-D")
+    if keep.shape != (V,):
+        raise NegsampleError(f"keep has {keep.size} entries for a vocabulary of {V}")
+    if prob.shape != alias.shape or prob.ndim != 1 or not 0 < prob.shape[0] <= V:
+        raise NegsampleError(f"noise table of {prob.size} / {alias.size} entries does not fit a vocabulary of {V}")
+    if alias.size and (alias.min() < 0 or alias.max() >= prob.size):
+        raise NegsampleError("noise alias entries are outside the table")
     if not 0 <= s_begin <= s_end < offsets.shape[0]:
         raise NegsampleError(f"sentence range [{s_begin}, {s_end}) is outside the {offsets.shape[0] - 1} sentences")
+    if int(window) < 1 or int(negative) < 1:
+        raise NegsampleError("window and negative must be >= 1")
+    if not isinstance(stats, np.ndarray) or stats.shape[0] < 11:
+        raise NegsampleError("stats needs 11 entries (pairs, loss sum, loss terms, 7 filter counts, diverged)")
+    maxlen = 0
     if s_end > s_begin:
-        lo, hi = int(offsets[s_begin]), int(offsets[s_end])
-        if lo < 0 or hi > ids.shape[0] or np.any(np.diff(offsets[s_begin:s_end + 1]) < 0):
+        seg = offsets[s_begin:s_end + 1]
+        lo, hi = int(seg[0]), int(seg[-1])
+        steps = np.diff(seg)
+        if lo < 0 or hi > ids.shape[0] or np.any(steps < 0):
             raise NegsampleError("offsets are not non-decreasing positions inside ids")
-        maxlen = int(np.diff(offsets[s_begin:s_end + 1]).max())
-    else:
-        maxlen = 0
+        maxlen = int(steps.max())
+        if hi > lo:
+            part = ids[lo:hi]
+            if int(part.min()) < 0 or int(part.max()) >= V:
+                raise NegsampleError(f"token ids must lie in [0, {V}), got [{int(part.min())}, {int(part.max())}]")
+    kp_indptr, kp_indices, times, labels = filt[0], filt[1], filt[2], filt[3]
+    if kp_indices.size and (kp_indices.min() < 0 or kp_indices.max() >= V):
+        raise NegsampleError("known-positive ids are outside the vocabulary")
+    if kp_indptr.size < 1 or kp_indptr[0] != 0 or kp_indptr[-1] != kp_indices.size or np.any(np.diff(kp_indptr) < 0):
+        raise NegsampleError("known-positive CSR is malformed")
+    if float(filt[4]) >= 0 and times.size != V:
+        raise NegsampleError(f"times have {times.size} entries for a vocabulary of {V}")
+    if labels.size not in (0, V):
+        raise NegsampleError(f"labels have {labels.size} entries for a vocabulary of {V}")
     return ids, offsets, keep, prob, alias, maxlen
 
 
-def _call_kernel(name, W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window, negative, lr,
-         seed, stats, scratch, extra=()):
-    """Run kernel ``name`` of ``sgns`` natively (validate, carve the scratch, call
-    ``negsample_<name>``) or, without the library, through the numba JIT. ``scratch``: the
-    (shape, dtype) of each scratch array after the sentence buffer; ``extra``: int arguments."""
+def _sgns_call(name, W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window, negative, lr,
+               seed, stats, scratch, extra=()):
+    """Run kernel ``name`` natively (validate, carve the scratch, call) or, without the library,
+    through the numba JIT. ``scratch``: {name: (shape, dtype)} after the sentence buffer."""
     lib = load()
     if lib is None:
         from . import sgns
 
-        return getattr(sgns, name)(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+        return getattr(sgns, name)(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                                    window, negative, lr, seed, stats, *extra)
     s_begin, s_end, window, negative = map(int, (s_begin, s_end, window, negative))
-    ids, offsets, keep, prob, alias, maxlen = _check_sgns(W_in, W_out, ids, offsets, s_begin, s_end,
-                                                          keep, prob, alias, stats)
-    bufs = _scratch(((maxlen + 1,), np.int32), *scratch)
-    return int(getattr(lib, f"negsample_{name}")(
-        _ptr(W_in), _ptr(W_out), W_in.shape[0], W_in.shape[1], _ptr(ids), ids.shape[0], _ptr(offsets),
-        offsets.shape[0], s_begin, s_end, _ptr(keep), _ptr(prob), _ptr(alias), prob.shape[0], window,
-        negative, float(lr), int(seed) & 0xFFFFFFFFFFFFFFFF, _ptr(stats), maxlen + 1, *map(int, extra),
-        *map(_ptr, bufs)))
+    ids, offsets, keep, prob, alias, maxlen = check_sgns_inputs(
+        W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window, negative, stats)
+    names = ["buf"] + list(scratch)
+    bufs = _scratch(((maxlen + 1,), np.int32), *scratch.values())
+    values = dict(W_in=W_in, W_out=W_out, ids=ids, offsets=offsets, s_begin=s_begin, s_end=s_end, keep=keep,
+                  prob=prob, alias=alias, filt=filt, window=window, negative=negative, lr=float(lr),
+                  seed=int(seed), stats=stats, **dict(zip(names, bufs)))
+    return int(_call(name, values))
 
 
-def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                 window, negative, lr, seed, stats, max_batch=16):
     """Shared-negatives SGNS (same arguments and result as ``sgns.sgns_shared``), native when
     available, else the numba JIT kernel."""
     d, T = W_in.shape[-1], int(negative) + 1
-    scratch = (((int(max_batch),), np.int32), ((T,), np.int32), ((T,), np.float32), ((T, d), np.float32),
-               ((T, d), np.float32), ((d,), np.float32), ((d,), np.float32), ((T,), np.float32))
-    return _call_kernel("sgns_shared", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window,
-                negative, lr, seed, stats, scratch, (max_batch,))
+    scratch = {"ctx": ((int(max_batch),), np.int32), "tgt": ((T,), np.int32), "valid": ((T,), np.float32),
+               "U": ((T, d), np.float32), "dU": ((T, d), np.float32), "acc": ((d,), np.float32),
+               "v": ((d,), np.float32), "gs": ((T,), np.float32)}
+    return _sgns_call("sgns_shared", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window,
+                      negative, lr, seed, stats, scratch, (max_batch,))
 
 
-def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                      window, negative, lr, seed, stats):
     """Per-example SGNS (same arguments and result as ``sgns.sgns_per_example``), native when
     available, else the numba JIT kernel."""
-    return _call_kernel("sgns_per_example", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
-                window, negative, lr, seed, stats, (((W_in.shape[-1],), np.float32),))
+    return _sgns_call("sgns_per_example", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
+                      window, negative, lr, seed, stats, {"neu1e": ((W_in.shape[-1],), np.float32)})
 
 
-def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
          window, negative, lr, seed, stats):
     """CBOW with negative sampling (same arguments and result as ``sgns.cbow``), native when
     available, else the numba JIT kernel."""
     d = W_in.shape[-1]
-    return _call_kernel("cbow", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, window, negative,
-                lr, seed, stats, (((d,), np.float32), ((d,), np.float32)))
+    return _sgns_call("cbow", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window, negative,
+                      lr, seed, stats, {"h": ((d,), np.float32), "neu1e": ((d,), np.float32)})
 
 
-def sgns_kernel(kind: str, arch: str = "skipgram"):
-    """The training kernel: skip-gram with ``kind`` 'shared' or 'per-example' negatives, or CBOW
+def sgns_kernel(mode: str, arch: str = "skipgram"):
+    """The training kernel: skip-gram with ``mode`` 'shared' or 'per-example' negatives, or CBOW
     (``arch='cbow'``, k negatives per centre word)."""
     if arch == "cbow":
         return cbow
-    return sgns_shared if kind == "shared" else sgns_per_example
+    return sgns_shared if mode == "shared" else sgns_per_example
 
 
 def build_alias(p: np.ndarray):
@@ -329,79 +396,43 @@ def build_alias(p: np.ndarray):
 
         return build_alias_kernel(p)
     n = p.shape[0]
-    prob = np.empty(n, np.float64)
-    alias = np.empty(n, np.int64)
-    scaled = np.empty(n, np.float64)
-    small = np.empty(n, np.int64)
-    large = np.empty(n, np.int64)
-    lib.negsample_vose(_ptr(p), n, _ptr(prob), _ptr(alias), _ptr(scaled), _ptr(small), _ptr(large))
-    return prob, alias
+    out = {k: np.empty(n, dt) for k, dt in (("prob", np.float64), ("alias", np.int64), ("scaled", np.float64),
+                                            ("small", np.int64), ("large", np.int64))}
+    _call("vose", dict(p=p, **out))
+    return out["prob"], out["alias"]
 
 
 # --------------------------------------------------------------------------- the build (child process)
 
 def _compile_modules():
-    """numba cfunc wrappers around the allocation-free cores; returns [(llvm IR text, symbol, new name)]."""
-    from numba import carray, cfunc, types as t
+    """numba cfunc wrappers generated from the signature table; returns [(llvm IR, symbol, name)]."""
+    import importlib
 
-    from .alias import vose_core
-    from .sgns import cbow_core, sgns_per_example_core, sgns_shared_core
-
-    f32p, f64p = t.CPointer(t.float32), t.CPointer(t.float64)
-    i32p, i64p = t.CPointer(t.int32), t.CPointer(t.int64)
-    i64, u64, f64 = t.int64, t.uint64, t.float64
-
-    @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i64, i64, i32p, i32p, i32p, f32p, f32p, f32p, f32p, f32p, f32p),
-           nopython=True, error_model="numpy")
-    def shared_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp, n_noise,
-                 window, negative, lr, seed, statsp, n_buf, max_batch, bufp, ctxp, tgtp, validp, Up, dUp,
-                 accp, vp, gsp):
-        T = negative + 1
-        return sgns_shared_core(
-            carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
-            s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
-            window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)),
-            carray(ctxp, (max_batch,)), carray(tgtp, (T,)), carray(validp, (T,)), carray(Up, (T, d)),
-            carray(dUp, (T, d)), carray(accp, (d,)), carray(vp, (d,)), carray(gsp, (T,)))
-
-    @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i64, i32p, f32p),
-           nopython=True, error_model="numpy")
-    def per_example_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp,
-                      n_noise, window, negative, lr, seed, statsp, n_buf, bufp, neu1ep):
-        return sgns_per_example_core(
-            carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
-            s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
-            window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)), carray(neu1ep, (d,)))
-
-    @cfunc(u64(f32p, f32p, i64, i64, i32p, i64, i64p, i64, i64, i64, f32p, f64p, i64p, i64, i64, i64,
-               f64, u64, f64p, i64, i32p, f32p, f32p),
-           nopython=True, error_model="numpy")
-    def cbow_c(win, wout, V, d, idp, n_ids, offp, n_off, s_begin, s_end, keepp, probp, aliasp,
-               n_noise, window, negative, lr, seed, statsp, n_buf, bufp, hp, neu1ep):
-        return cbow_core(
-            carray(win, (V, d)), carray(wout, (V, d)), carray(idp, (n_ids,)), carray(offp, (n_off,)),
-            s_begin, s_end, carray(keepp, (V,)), carray(probp, (n_noise,)), carray(aliasp, (n_noise,)),
-            window, negative, lr, seed, carray(statsp, (3,)), carray(bufp, (n_buf,)), carray(hp, (d,)),
-            carray(neu1ep, (d,)))
-
-    @cfunc(i64(f64p, i64, f64p, i64p, f64p, i64p, i64p), nopython=True, error_model="numpy")
-    def vose_c(pp, n, probp, aliasp, scaledp, smallp, largep):
-        vose_core(carray(pp, (n,)), carray(probp, (n,)), carray(aliasp, (n,)), carray(scaledp, (n,)),
-                  carray(smallp, (n,)), carray(largep, (n,)))
-        return 0
+    from numba import carray, cfunc
 
     out = []
-    for fn, name in zip((shared_c, per_example_c, cbow_c, vose_c), _SYMBOLS):
+    for name, kernel in sig.KERNELS.items():
+        core = getattr(importlib.import_module(f"negsample.kernels.{kernel.module}"), kernel.core)
+        namespace = {"carray": carray, "core": core}
+        exec(compile(sig.cfunc_source(name, kernel), f"<cfunc {name}>", "exec"), namespace)  # noqa: S102
+        fn = cfunc(sig.cfunc_signature(kernel), nopython=True, error_model="numpy")(namespace[f"{name}_c"])
         lib = fn._library
         lib._ensure_finalized()
-        out.append((str(lib._final_module), fn.native_name, name))
+        out.append((str(lib._final_module), fn.native_name, sig.symbol(name)))
     return out
 
 
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def build(path: str) -> str:
-    """Compile the kernels into the shared library ``path`` (atomically). Needs numba and a C compiler."""
+    """Compile the kernels into the shared library ``path`` (atomically, with its hash record).
+    Needs numba and a C compiler."""
     import llvmlite.binding as ll
 
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
@@ -414,7 +445,7 @@ def build(path: str) -> str:
                                       opt=3, reloc="pic", codemodel="default")
     pieces = _compile_modules()
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as tmp:
         objects, stubs = [], set()
         for i, (ir, symbol, name) in enumerate(pieces):
@@ -450,36 +481,29 @@ def build(path: str) -> str:
         if proc.returncode != 0:
             raise NegsampleError(f"linking the native kernels failed ({' '.join(cmd)}): {proc.stderr.strip()}")
         lib = ctypes.CDLL(so_tmp)                  # check it loads and exports the kernels
-        for name in _SYMBOLS:
-            getattr(lib, name)
+        for name in sig.KERNELS:
+            getattr(lib, sig.symbol(name))
+        digest = _sha256_file(so_tmp)
+        hash_tmp = os.path.join(tmp, "kernels.sha256")
+        with open(hash_tmp, "w", encoding="ascii") as f:
+            f.write(digest + "\n")
+        os.replace(hash_tmp, path + ".sha256")      # the record first: a library without one is never loaded
         os.replace(so_tmp, path)
     return path
-
-
-def loaded_path() -> str | None:
-    """Path of the loaded library, if any."""
-    return _state.get("path")
-
-
-def _add_commands(sub):
-    b = sub.add_parser("build", help="compile the kernels into PATH (default: the cache location)")
-    b.add_argument("path", nargs="?")
-
-
-def _kernels_command(args) -> int:
-    print(build(args.path or library_path()))
-    return 0
 
 
 def _main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m negsample.kernels.native",
-                                 description="Build or inspect the native kernel library.")
-    _add_commands(ap.add_subparsers(dest="cmd", required=True))
+                                 description="Build the native kernel library.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="compile the kernels into PATH (default: the cache location)")
+    b.add_argument("path", nargs="?")
     args = ap.parse_args(argv)
     try:
-        return _kernels_command(args)
+        print(build(args.path or library_path()))
+        return 0
     except NegsampleError as exc:
         # one line: the parent reports the child's last stderr line
         print("error: " + " | ".join(ln for ln in str(exc).splitlines() if ln.strip()), file=sys.stderr)

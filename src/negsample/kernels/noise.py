@@ -15,8 +15,8 @@ coin < prob[column], else ``alias[column]`` (Walker / Vose, exact masses; ``Alia
 Filtered draw. A candidate c for an anchor is a *false negative* when (checked in this order)
   1 self     c == avoid (the anchor itself, or its positive: the centre word, the positive item)
   2 known    c is in row ``row`` of the known-positive CSR (sorted rows; disabled: 1-entry indptr)
-  3 time     |times[c] - anchor_time| <= delta            (disabled: delta < 0)
-  4 label    labels[c] == anchor_label                   (disabled: empty labels)
+  3 time     |times[c] - anchor_time| <= delta            (disabled: delta < 0; NaN = no time)
+  4 label    labels[c] == anchor_label                   (disabled: empty labels; < 0 = no label)
 A rejected draw is redrawn from the same noise up to ``max_redraw`` times; if still rejected it
 is dropped (-1). ``counts`` (int64 or float64, at least ``N_FILTER_COUNTS``) accumulates
   [0] rejected (first draws that were false negatives), [1] redrawn, [2] dropped,
@@ -35,8 +35,7 @@ _A = np.uint64(6364136223846793005)
 _C = np.uint64(1442695040888963407)
 _INV_2_53 = 1.0 / 9007199254740992.0
 
-N_FILTER_COUNTS = 7
-REASONS = ("self", "known", "time", "label")
+from .streams import N_FILTER_COUNTS, REASONS, stream_seed  # noqa: F401  (re-exported)
 
 
 # --------------------------------------------------------------------------- RNG
@@ -67,25 +66,6 @@ def stream_state(seed, stream):
     """Initial RNG state of stream ``stream`` of ``seed`` (splitmix64 of both: nearby seeds and
     streams give unrelated sequences)."""
     return _splitmix64(_splitmix64(np.uint64(seed)) ^ np.uint64(stream))
-
-
-def stream_seed(seed: int, *streams: int) -> int:
-    """Python side: one 64-bit seed for the nested stream (seed, s1, s2, ...), e.g. (seed, epoch,
-    chunk). Pass it to a kernel as its ``seed``; the kernel starts at ``stream_state(seed, 0)``
-    or at ``stream_state(seed, k)`` for its k-th sub-stream (walk, anchor)."""
-    mask = (1 << 64) - 1
-    x = int(seed) & mask
-    for s in streams:
-        x = _splitmix64_py(_splitmix64_py(x) ^ (int(s) & mask))
-    return x
-
-
-def _splitmix64_py(x: int) -> int:
-    mask = (1 << 64) - 1
-    x = (x + 0x9E3779B97F4A7C15) & mask
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
-    return x ^ (x >> 31)
 
 
 # --------------------------------------------------------------------------- alias draw
@@ -143,7 +123,7 @@ def reject_reason(c, row, avoid, filt, anchor_time, anchor_label):
     delta = filt[4]
     if delta >= 0.0 and abs(filt[2][c] - anchor_time) <= delta:
         return 3
-    if filt[3].shape[0] > 0 and filt[3][c] == anchor_label:
+    if anchor_label >= 0 and filt[3].shape[0] > 0 and filt[3][c] == anchor_label:
         return 4
     return 0
 

@@ -20,9 +20,15 @@ vector predicts the centre word). Gradient ascent with step lr:
   equal to the centre word is redrawn. Windows wider than ``max_batch`` are processed in parts.
 
 Subsampling keeps token t with probability keep[t]; the window radius is b ~ U{1..window}.
-Negatives come from the alias tables (prob, alias) in O(1). The RNG is the C tool's 64-bit LCG
-seeded per call, so a run is reproducible for a fixed chunking and thread count 1.
-Returns (pairs trained, loss sum, loss terms) in ``stats``.
+Negatives come from the noise core (``negsample.kernels.noise``): the alias table (prob, alias)
+in O(1) and the false-negative filters of ``filt`` (the centre word itself, known positives of
+the centre word's row, a time window, the same label; redraw up to max_redraw times, then drop).
+The RNG is the core's, started at ``stream_state(seed, 0)``, so a run is reproducible for a fixed
+chunking and thread count 1.
+
+``stats`` (float64, at least STATS_SIZE) accumulates: [0] pairs (CBOW: centre words) trained,
+[1] loss sum, [2] loss terms, [3:10] the filter counts (rejected, redrawn, dropped, by reason),
+[10] logits that were not finite or beyond 1e30 (training diverged; the trainer stops).
 
 The ``*_core`` functions allocate nothing (scratch buffers are arguments), so the same code also
 compiles ahead of time into a small shared library (``negsample.kernels.native``) that training
@@ -34,11 +40,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .alias import alias_draw_uniform as _draw  # one alias draw from one uniform
+from .noise import anchor_label_of, anchor_time_of, filtered_draw, rng_uniform, stream_state
 
-_LCG_A = np.uint64(25214903917)
-_LCG_C = np.uint64(11)
-_INV_2_53 = 1.0 / 9007199254740992.0
+# fast math without the no-NaN / no-Inf assumptions, so divergence stays detectable
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+STATS_SIZE = 11
+_STAT_FILTER = 3
+_STAT_DIVERGED = 10
+_DIVERGED = np.float32(1e30)
 MAX_EXP = 8.0  # logits are clipped to [-MAX_EXP, MAX_EXP] (the C tool uses 6)
 SIG_TABLE_SIZE = 2048
 _grid = (np.arange(SIG_TABLE_SIZE) + 0.5) / SIG_TABLE_SIZE * (2 * MAX_EXP) - MAX_EXP
@@ -47,78 +56,66 @@ LOGSIG = (-np.log1p(np.exp(-_grid))).astype(np.float32)        # ln s(f) on the 
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _next(state):
-    return state * _LCG_A + _LCG_C
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _seed_state(seed):
-    """LCG state for a call seeded with ``seed`` (an odd multiplier mixes nearby seeds apart)."""
-    return np.uint64(seed) * np.uint64(2862933555777941757) + np.uint64(3037000493)
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _uniform(state):
-    """uniform in [0, 1) from the high 53 bits of a fresh LCG state (state already advanced)."""
-    return (state >> np.uint64(11)) * _INV_2_53
-
-
-@njit(nogil=True, cache=True, inline="always")
 def _window(state, i, n, window):
     """Dynamic window around position i of n kept tokens: b ~ U{1..window}; returns the context
     range [lo, hi) (it includes i) and the advanced RNG state."""
-    state = _next(state)
-    b = 1 + int(_uniform(state) * window)
+    state, u = rng_uniform(state)
+    b = 1 + int(u * window)
     return max(i - b, 0), min(i + b + 1, n), state
 
 
 @njit(nogil=True, cache=True, inline="always")
 def _table_index(f):
-    """Index of logit f in the SIG / LOGSIG tables (clipped to [-MAX_EXP, MAX_EXP])."""
+    """Index of logit f in the SIG / LOGSIG tables (clipped to [-MAX_EXP, MAX_EXP]; NaN -> 0)."""
     if f >= MAX_EXP:
         return SIG_TABLE_SIZE - 1
-    if f <= -MAX_EXP:
-        return 0
-    return int((f + MAX_EXP) * (SIG_TABLE_SIZE / (2.0 * MAX_EXP)))
+    if f > -MAX_EXP:
+        return int((f + MAX_EXP) * (SIG_TABLE_SIZE / (2.0 * MAX_EXP)))
+    return 0
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _shared_targets(w, prob, alias, state, tgt, valid):
-    """tgt[0] = centre w, tgt[1:] = k negatives (a draw equal to w is redrawn, up to 10 times; if
-    it still equals w, valid[t] = 0 masks its column). Returns the RNG state."""
+def _shared_targets(w, prob, alias, filt, state, tgt, valid, counts):
+    """tgt[0] = centre w, tgt[1:] = k filtered negatives for w (noise core: a false negative is
+    redrawn, then dropped; a dropped column has tgt = w and valid[t] = 0). Returns the RNG state."""
     tgt[0] = w
     valid[0] = 1.0
+    at = anchor_time_of(filt, w)
+    al = anchor_label_of(filt, w)
     for t in range(1, tgt.shape[0]):
-        c = w
-        for _ in range(10):
-            state = _next(state)
-            c = _draw(prob, alias, _uniform(state))
-            if c != w:
-                break
-        tgt[t] = c
-        valid[t] = 1.0 if c != w else 0.0
+        state, c = filtered_draw(state, prob, alias, filt, w, w, at, al, counts)
+        if c < 0:
+            tgt[t] = w
+            valid[t] = 0.0
+        else:
+            tgt[t] = c
+            valid[t] = 1.0
     return state
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _targets_step(vec, W_out, w, prob, alias, negative, lr, neu1e, state):
-    """Input vector ``vec`` (d,) against the centre w and k fresh negatives (a draw equal to w is
-    skipped), one target at a time: g_t = lr (y_t - s(vec . u_t)), neu1e += g_t u_t (from u_t
-    before its update), u_t += g_t vec. Returns (loss sum, loss terms, RNG state)."""
+def _targets_step(vec, W_out, w, prob, alias, filt, negative, lr, neu1e, state, stats):
+    """Input vector ``vec`` (d,) against the centre w and k fresh filtered negatives (a dropped
+    draw is skipped), one target at a time: g_t = lr (y_t - s(vec . u_t)), neu1e += g_t u_t (from
+    u_t before its update), u_t += g_t vec. Returns (loss sum, loss terms, RNG state)."""
     d = vec.shape[0]
     loss = 0.0
     terms = 0
+    counts = stats[_STAT_FILTER:_STAT_FILTER + 7]
+    at = anchor_time_of(filt, w)
+    al = anchor_label_of(filt, w)
     for t in range(negative + 1):
         if t == 0:
             target = w
         else:
-            state = _next(state)
-            target = _draw(prob, alias, _uniform(state))
-            if target == w:
+            state, target = filtered_draw(state, prob, alias, filt, w, w, at, al, counts)
+            if target < 0:
                 continue
         f = np.float32(0.0)
         for x in range(d):
             f += vec[x] * W_out[target, x]
+        if not (abs(f) < _DIVERGED):
+            stats[_STAT_DIVERGED] += 1.0
         kk = _table_index(f)
         if t == 0:
             g = (1.0 - SIG[kk]) * lr
@@ -152,21 +149,21 @@ def _subsample_sentence(ids, start, end, keep, state, buf):
         t = ids[p]
         kp = keep[t]
         if kp < 1.0:
-            state = _next(state)
-            if _uniform(state) >= kp:
+            state, u = rng_uniform(state)
+            if u >= kp:
                 continue
         buf[n] = t
         n += 1
     return n, state
 
 
-@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+@njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                           window, negative, lr, seed, stats, buf, neu1e):
     """Per-example SGNS over sentences [s_begin, s_end), allocation-free: scratch ``buf`` (int32,
     at least the longest sentence) and ``neu1e`` (float32, (d,)) come from the caller."""
     d = W_in.shape[1]
-    state = _seed_state(seed)
+    state = stream_state(seed, 0)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -181,8 +178,8 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
                 c = buf[j]
                 for x in range(d):
                     neu1e[x] = 0.0
-                pair_loss, pair_terms, state = _targets_step(W_in[c], W_out, w, prob, alias, negative, lr,
-                                                             neu1e, state)
+                pair_loss, pair_terms, state = _targets_step(W_in[c], W_out, w, prob, alias, filt, negative,
+                                                             lr, neu1e, state, stats)
                 loss += pair_loss
                 terms += pair_terms
                 for x in range(d):
@@ -194,8 +191,8 @@ def sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob,
     return state
 
 
-@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+@njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                      window, negative, lr, seed, stats, buf, ctx, tgt, valid, U, dU, acc, v, gs):
     """Shared-negatives SGNS over sentences [s_begin, s_end), allocation-free. Scratch from the
     caller: buf int32 (longest sentence + 1,), ctx int32 (max_batch,), tgt int32 (T,), valid
@@ -204,7 +201,8 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     d = W_in.shape[1]
     T = negative + 1
     max_batch = ctx.shape[0]
-    state = _seed_state(seed)
+    counts = stats[_STAT_FILTER:_STAT_FILTER + 7]
+    state = stream_state(seed, 0)
     pairs = 0
     loss = 0.0
     terms = 0
@@ -215,7 +213,7 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
             lo, hi, state = _window(state, i, n, window)
             if hi - lo <= 1:
                 continue
-            state = _shared_targets(w, prob, alias, state, tgt, valid)
+            state = _shared_targets(w, prob, alias, filt, state, tgt, valid, counts)
             for t in range(T):
                 row = tgt[t]
                 for x in range(d):
@@ -239,6 +237,8 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
                         f = np.float32(0.0)
                         for x in range(d):
                             f += v[x] * U[t, x]
+                        if not (abs(f) < _DIVERGED):
+                            stats[_STAT_DIVERGED] += 1.0
                         k = _table_index(f)
                         if t == 0:
                             gs[t] = (1.0 - SIG[k]) * lr
@@ -269,8 +269,8 @@ def sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     return state
 
 
-@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+@njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
               window, negative, lr, seed, stats, buf, h, neu1e):
     """CBOW with negative sampling over sentences [s_begin, s_end), allocation-free (scratch:
     buf int32 (longest sentence + 1,), h and neu1e float32 (d,)).
@@ -280,7 +280,7 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     every context row gets v_c += sum_t g_t u_t (unscaled, as in the C tool and gensim's
     cbow_mean=1). ``stats[0]`` counts centre words trained."""
     d = W_in.shape[1]
-    state = _seed_state(seed)
+    state = stream_state(seed, 0)
     centres = 0
     loss = 0.0
     terms = 0
@@ -303,8 +303,8 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
             for x in range(d):
                 h[x] *= inv
                 neu1e[x] = 0.0
-            centre_loss, centre_terms, state = _targets_step(h, W_out, w, prob, alias, negative, lr, neu1e,
-                                                             state)
+            centre_loss, centre_terms, state = _targets_step(h, W_out, w, prob, alias, filt, negative, lr,
+                                                             neu1e, state, stats)
             loss += centre_loss
             terms += centre_terms
             for j in range(lo, hi):
@@ -320,28 +320,29 @@ def cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
 
 
 @njit(nogil=True, cache=True)
-def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def cbow(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
          window, negative, lr, seed, stats):
     """CBOW with negative sampling (JIT entry: allocates the scratch). Returns the RNG state."""
     buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
     d = W_in.shape[1]
-    return cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+    return cbow_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                      window, negative, lr, seed, stats, buf, np.empty(d, dtype=np.float32),
                      np.empty(d, dtype=np.float32))
 
+
 @njit(nogil=True, cache=True)
-def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                      window, negative, lr, seed, stats):
     """Per-example SGNS over sentences [s_begin, s_end) (JIT entry: allocates the scratch).
     Returns the RNG state. See module docstring."""
     buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
     neu1e = np.empty(W_in.shape[1], dtype=np.float32)
-    return sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+    return sgns_per_example_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                                  window, negative, lr, seed, stats, buf, neu1e)
 
 
 @njit(nogil=True, cache=True)
-def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                 window, negative, lr, seed, stats, max_batch=16):
     """Shared-negatives SGNS over sentences [s_begin, s_end): one pool of k negatives per centre
     word, the window's (B x (1+k)) block updated as small dense products (JIT entry: allocates
@@ -349,7 +350,7 @@ def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
     d = W_in.shape[1]
     T = negative + 1
     buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
-    return sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias,
+    return sgns_shared_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                             window, negative, lr, seed, stats, buf,
                             np.empty(max_batch, dtype=np.int32), np.empty(T, dtype=np.int32),
                             np.empty(T, dtype=np.float32), np.empty((T, d), dtype=np.float32),
