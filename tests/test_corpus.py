@@ -55,24 +55,32 @@ def write(path, data: bytes, opener=open):
     return str(path)
 
 
+def read_ids(fh):
+    fh.seek(0)
+    ids = np.frombuffer(fh.read(), np.int32)
+    fh.close()
+    return ids
+
+
+def encoded(path, vocab):
+    """The Python encoder: (ids, offsets)."""
+    fh, offsets = encode_corpus(path, vocab)
+    return read_ids(fh), offsets
+
+
 def reference(path, min_count=1, max_vocab=None):
     """The Python pipeline: (vocab, ids, offsets)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vocab = build_vocab(path, min_count=min_count, max_vocab=max_vocab, warn=False)
-    ids_path, offsets, _ = encode_corpus(path, vocab)
-    ids = np.fromfile(ids_path, np.int32)
-    os.unlink(ids_path)
-    return vocab, ids, offsets
+    return (vocab,) + encoded(path, vocab)
 
 
 def prepared(source, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pc = C.prepare_corpus(source, warn=False, **kw)
-    ids = np.fromfile(pc.ids_path, np.int32)
-    os.unlink(pc.ids_path)
-    return pc, ids
+    return pc, read_ids(pc.ids)
 
 
 def assert_same(pc, ids, ref):
@@ -215,10 +223,9 @@ def test_pruning_matches_reducevocab_and_encodes_against_final_vocab(tmp_path, t
     assert list(zip(pc.vocab.words, pc.vocab.counts.tolist())) == expect
     assert pc.stats["prune_rounds"] == rounds and pc.stats["passes"] == 2
     # the ids are the Python encoder's for that (pruned) vocabulary
-    rids_path, roffsets, _ = encode_corpus(path, pc.vocab)
-    np.testing.assert_array_equal(ids, np.fromfile(rids_path, np.int32))
+    rids, roffsets = encoded(path, pc.vocab)
+    np.testing.assert_array_equal(ids, rids)
     np.testing.assert_array_equal(pc.offsets, roffsets)
-    os.unlink(rids_path)
     # pruning only ever undercounts, and a table that fits changes nothing
     true = {}
     for t in tokens:
@@ -241,8 +248,9 @@ def test_errors(tmp_path):
     (tmp_path / "emptydir").mkdir()
     with pytest.raises(NegsampleError, match="has no files"):
         C.prepare_corpus(tmp_path / "emptydir")
-    good = gzip.compress(b"a b c\n" * 1000)
-    with pytest.raises(NegsampleError, match="corrupt or truncated"):
+    noise = np.random.default_rng(0).integers(97, 123, 400_000, dtype=np.uint8).tobytes()
+    good = gzip.compress(noise)
+    with pytest.raises(NegsampleError, match="corrupt or truncated after 0 lines"):
         C.prepare_corpus(write(tmp_path / "t.txt.gz", good[:len(good) // 2]), min_count=1)
     with pytest.raises(NegsampleError, match="max_types"):
         C.prepare_corpus(write(tmp_path / "ok.txt", b"a b\n"), max_types=0)
@@ -252,17 +260,43 @@ def test_bad_lines_warn(tmp_path):
     path = write(tmp_path / "w.txt", b"ok ok\nbad \xff ok\n")
     with pytest.warns(UserWarning, match="1 of 2 lines had invalid UTF-8"):
         pc = C.prepare_corpus(path, min_count=1)
-    os.unlink(pc.ids_path)
+    pc.ids.close()
 
 
-def test_ids_path_given_and_temp_file_removed_on_error(tmp_path):
+def test_output_file_given(tmp_path):
     path = write(tmp_path / "c.txt", b"a b a\nb c\n")
-    out = tmp_path / "ids.int32"
-    pc = C.prepare_corpus(path, min_count=2, ids_path=str(out))
-    assert pc.ids_path == str(out)
-    np.testing.assert_array_equal(np.fromfile(out, np.int32), [0, 1, 0, 1])
+    with open(tmp_path / "ids.int32", "w+b") as fh:
+        fh.write(b"old content that must go away")
+        pc = C.prepare_corpus(path, min_count=2, out=fh)
+        assert pc.ids is fh
+        np.testing.assert_array_equal(np.fromfile(tmp_path / "ids.int32", np.int32), [0, 1, 0, 1])
     np.testing.assert_array_equal(pc.offsets, [0, 3, 4])
-    before = set(os.listdir(tmp_path))
-    with pytest.raises(NegsampleError):
-        C.prepare_corpus(path, min_count=9, ids_path=str(tmp_path / "x.int32"))
-    assert set(os.listdir(tmp_path)) == before
+
+
+def test_encode_against_a_given_vocabulary(tmp_path, tiny_buffers):
+    """Resuming: the ids of a corpus for a vocabulary made elsewhere (words absent from the
+    corpus, and words that are not single tokens, get no occurrences)."""
+    from negsample.word2vec import Vocabulary
+
+    rng = np.random.default_rng(4)
+    path = write(tmp_path / "c.txt", b"\n".join(random_corpus(rng, n_lines=150)) + b"\n")
+    vocab = build_vocab(path, min_count=3, warn=False)
+    words = vocab.words[::2] + ["not in corpus", "zzz", "a b", "", "x\udcff"]
+    other = Vocabulary(words, np.arange(len(words), 0, -1, dtype=np.int64), raw_words=1, lines=1)
+    pc, ids = prepared(path, vocab=other, chunk_bytes=40)
+    assert pc.vocab is other
+    rids, roffsets = encoded(path, other)
+    np.testing.assert_array_equal(ids, rids)
+    np.testing.assert_array_equal(pc.offsets, roffsets)
+
+
+def test_jit_and_native_backends_agree(tmp_path, monkeypatch):
+    """Same vocabulary and ids from the numba JIT functions as from whichever backend loaded."""
+    from negsample.kernels import corpus as jit
+
+    rng = np.random.default_rng(12)
+    path = write(tmp_path / "c.txt", b"\n".join(random_corpus(rng, bad_rate=0.2)) + b"\n")
+    a = prepared(path, min_count=2)
+    monkeypatch.setattr(C, "_BACKEND", [jit])
+    b = prepared(path, min_count=2)
+    assert_same(a[0], a[1], (b[0].vocab, b[1], b[0].offsets))

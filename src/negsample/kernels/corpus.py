@@ -37,34 +37,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# --- state fields (int64 array of N_STATE entries) -----------------------------------------
-POS = 0          # next byte of buf to scan
-LINE_TOKENS = 1  # ids emitted for the current line (MODE_COUNT: tokens seen)
-LINE_BAD = 2     # current line had an ill-formed UTF-8 sequence
-LINE_OPEN = 3    # current line has at least one byte
-LINES = 4        # lines finished
-BAD_LINES = 5    # lines finished that had ill-formed UTF-8
-TOKENS = 6       # raw tokens (all of them, whatever the mode)
-N_ENT = 7        # entries in the table
-ARENA_USED = 8   # int64 words used in the arena
-N_OUT = 9        # ids in out_ids
-N_LENS = 10      # entries in out_lens
-MAX_ENT = 11     # pruning limit on N_ENT (0: none)
-MODE = 12
-N_STATE = 16
-
-MODE_COUNT_ENCODE = 0
-MODE_COUNT = 1
-MODE_LOOKUP = 2
-
-# --- status codes ---------------------------------------------------------------------------
-DONE = 0
-GROW_TABLE = 1   # entries or slots full: grow (and rehash)
-GROW_ARENA = 2
-FLUSH_IDS = 3
-FLUSH_LENS = 4
-PRUNE = 5        # N_ENT reached MAX_ENT
-GROW_TOKEN = 6   # the token scratch is too small for a token with replacements
+from .corpus_layout import (ARENA_USED, BAD_LINES, DONE, FLUSH_IDS, FLUSH_LENS, GROW_ARENA,  # noqa: F401
+                            GROW_TABLE, GROW_TOKEN, LINE_BAD, LINE_OPEN, LINE_TOKENS, LINES, MAX_ENT,
+                            MODE, MODE_COUNT, MODE_COUNT_ENCODE, MODE_LOOKUP, N_ENT, N_LENS, N_OUT,
+                            N_STATE, NO_ID, POS, PRUNE, TOKENS, BATCH)
 
 _ASCII_WS = np.zeros(128, dtype=np.uint8)
 for _b in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32):
@@ -72,8 +48,6 @@ for _b in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32):
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
-NO_ID = 0xFFFFFFFF     # id field of a record that is not in the final vocabulary
-BATCH = 16
 
 
 @njit(nogil=True, cache=True, inline="always")

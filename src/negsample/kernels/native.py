@@ -45,7 +45,8 @@ from .._common import NegsampleError
 from . import signatures as sig
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py")
+_SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py", "corpus.py",
+            "corpus_layout.py")
 _lock = threading.Lock()
 _state: dict = {}          # "lib": CDLL or None, "reason": why not native, "path": library path
 
