@@ -39,6 +39,9 @@ NEGATIVE_MODES = SGNS_MODES
 # C tool starts it at 0.05. Measured on 7M words of corpus-en (3 epochs): CBOW at 0.05 scores 11.1%
 # on the Google analogies, at 0.025 3.7% (gensim's CBOW at its default 0.025: 5.7%).
 DEFAULT_LR = {"skipgram": 0.025, "cbow": 0.05}
+# skip-gram with shared negatives: consecutive centre words whose windows share one negative set
+# (context combining, negsample.kernels.sgns.sgns_block); 1 is pWord2Vec's one set per window
+DEFAULT_BLOCK = 1
 CHECKPOINT_NAME = "word2vec-checkpoint.npz"
 
 
@@ -249,12 +252,14 @@ class Word2Vec:
 
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=None, min_lr=0.0001, threads=2, seed=1,
-                 negatives="shared", chunk_words=100_000, arch="skipgram", max_types=DEFAULT_MAX_TYPES):
+                 negatives="shared", chunk_words=100_000, arch="skipgram", max_types=DEFAULT_MAX_TYPES,
+                 block=None):
         if arch not in ARCHITECTURES:
             raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
         self.config = SGNSConfig(dim=dim, window=window, sample=sample, epochs=epochs,
                                  lr=DEFAULT_LR[arch] if lr is None else lr, min_lr=min_lr, threads=threads,
-                                 seed=seed, chunk_words=chunk_words, arch=arch).validate()
+                                 seed=seed, chunk_words=chunk_words, arch=arch,
+                                 block=DEFAULT_BLOCK if block is None else block).validate()
         self.sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
         self.min_count = check_positive_int("min_count", min_count)
         self.max_vocab = None if max_vocab is None else check_positive_int("max_vocab", max_vocab)
