@@ -20,7 +20,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(os.path.join(HERE, "..", "..", "shared", "data"))
+SHARED = os.path.abspath(os.environ.get("NEGSAMPLE_SHARED_DATA") or next(
+    (p for p in (os.path.join(HERE, "..", "..", "shared", "data"), os.path.join(HERE, "..", "..", "..", "shared", "data"))
+     if os.path.isdir(p)), os.path.join(HERE, "..", "..", "shared", "data")))
 
 WORKER = r"""
 import json, os, sys, time, resource

@@ -42,7 +42,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
+# ../shared next to the checkout (a worktree under wt/ looks one level further up)
+SHARED = os.environ.get("NEGSAMPLE_SHARED") or next(
+    (p for p in (os.path.join(ROOT, "..", "shared"), os.path.join(ROOT, "..", "..", "shared")) if os.path.isdir(p)),
+    os.path.join(ROOT, "..", "shared"))
+SHARED = os.path.abspath(SHARED)
 EVAL = os.path.join(SHARED, "data", "eval")
 SETTINGS = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5)
 TARGET_RATIO = 0.67

@@ -55,7 +55,8 @@ class SGNSConfig:
     arch: str = "skipgram"
     block: int = 1              # centre words sharing one negative set (skip-gram, shared mode)
     block_negatives: int = 0    # negatives per block (0: the sampler's k)
-    prefetch: bool = True       # plan the next block ahead and prefetch its rows
+    prefetch: bool = True       # plan the next block ahead and prefetch its rows (block 1 with
+    #                             prefetch gives the same results as the per-window shared kernel)
 
     def validate(self) -> "SGNSConfig":
         self.dim = check_positive_int("dim", self.dim)
@@ -140,7 +141,7 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
     keep = subsample_keep_prob(counts, cfg.sample).astype(np.float32) if cfg.sample > 0 \
         else np.ones(V, dtype=np.float32)
     kernel = native.sgns_kernel(mode, cfg.arch)
-    if mode == "shared" and cfg.arch == "skipgram" and cfg.block > 1:
+    if mode == "shared" and cfg.arch == "skipgram" and (cfg.block > 1 or cfg.prefetch):
         kernel = functools.partial(native.sgns_block, block=cfg.block, block_negatives=cfg.block_negatives,
                                    prefetch=int(cfg.prefetch))
     chunks = chunk_bounds(offsets, cfg.chunk_words)

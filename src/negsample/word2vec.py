@@ -253,13 +253,13 @@ class Word2Vec:
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=None, min_lr=0.0001, threads=2, seed=1,
                  negatives="shared", chunk_words=100_000, arch="skipgram", max_types=DEFAULT_MAX_TYPES,
-                 block=None):
+                 block=None, prefetch=True):
         if arch not in ARCHITECTURES:
             raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
         self.config = SGNSConfig(dim=dim, window=window, sample=sample, epochs=epochs,
                                  lr=DEFAULT_LR[arch] if lr is None else lr, min_lr=min_lr, threads=threads,
                                  seed=seed, chunk_words=chunk_words, arch=arch,
-                                 block=DEFAULT_BLOCK if block is None else block).validate()
+                                 block=DEFAULT_BLOCK if block is None else block, prefetch=prefetch).validate()
         self.sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
         self.min_count = check_positive_int("min_count", min_count)
         self.max_vocab = None if max_vocab is None else check_positive_int("max_vocab", max_vocab)

@@ -95,6 +95,9 @@ def add_training_args(t, defaults=None):
     t.add_argument("--block", type=int, default=None,
                    help="skip-gram with shared negatives: consecutive centre words whose windows share one set "
                         "of negatives (context combining; 1 = one set per window, pWord2Vec's scheme)")
+    t.add_argument("--no-prefetch", dest="prefetch", action="store_false",
+                   help="skip-gram with shared negatives: do not plan the next window ahead and prefetch its "
+                        "rows (same results, for timing comparisons)")
     t.add_argument("--arch", choices=["skipgram", "cbow"], default="skipgram",
                    help="skip-gram, or CBOW (the mean of the context vectors predicts the centre)")
 
@@ -148,7 +151,8 @@ def model_from_args(args):
 
     return Word2Vec(dim=args.dim, window=args.window, sample=args.sample, min_count=args.min_count,
                     max_vocab=args.max_vocab, max_types=args.max_types, epochs=args.epochs, lr=args.lr,
-                    min_lr=args.min_lr, block=args.block, threads=args.threads, seed=args.seed, negatives=sampler_from_args(args), arch=args.arch)
+                    min_lr=args.min_lr, block=args.block, prefetch=args.prefetch, threads=args.threads,
+                    seed=args.seed, negatives=sampler_from_args(args), arch=args.arch)
 
 
 def cmd_train(args):
