@@ -468,11 +468,13 @@ def _block_negatives(tgt, valid, M, K, prob, alias, filt, state, counts):
 @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                     window, negative, lr, seed, stats, buf, block, block_negatives, prefetch,
-                    lo_, hi_, inp, inw, tgt, valid, dU, acc):
+                    lo_, hi_, inp, inw, tgt, valid, U, dU, v, acc, gs):
     """Context-combining SGNS over sentences [s_begin, s_end), allocation-free (module
     docstring). Scratch (two plan slots each, the current block's and the next one's): lo_, hi_
     int64 (2 block,), inp, inw int64 (2 (block + 2 window + 1),), tgt int32 and valid float32
-    (2 T,), T = block + block_negatives; dU float32 (T, d) and acc float32 (d,)."""
+    (2 T,), T = block + block_negatives; and U, dU float32 (T, d) (the target rows' snapshot and
+    their accumulated updates), v, acc float32 (d,) (the input row and its update), gs float32
+    (T,) (the scaled gradients of one input)."""
     d = W_in.shape[1]
     counts = stats[_STAT_FILTER:_STAT_FILTER + 7]
     state = stream_state(seed, 0)
@@ -512,7 +514,7 @@ def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias
                             prefetch_row(W_out, nt[t])
                         for j in range(nI1):
                             prefetch_row(W_in, buf[ni[j]])
-            # ---- train the current block
+            # ---- train the current block from the snapshot of its target rows
             if nI > 0:
                 T = M + K
                 ct = tgt[cur * T_max:(cur + 1) * T_max]
@@ -522,40 +524,52 @@ def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias
                 ci = inp[cur * SI:(cur + 1) * SI]
                 cw = inw[cur * SI:(cur + 1) * SI]
                 for t in range(T):
+                    row = ct[t]
+                    for x in range(d):
+                        U[t, x] = W_out[row, x]
                     for x in range(d):
                         dU[t, x] = 0.0
                 for j in range(nI):
                     p = ci[j]
                     c = buf[p]
                     for x in range(d):
-                        acc[x] = 0.0
+                        v[x] = W_in[c, x]
+                    # logits and scaled gradients (0 for the targets this input does not see)
                     for t in range(T):
+                        gs[t] = 0.0
                         if t < M:
                             if not (clo[t] <= p < chi[t] and p != i0 + t):
                                 continue
                         elif cv[t] == 0.0:
                             continue
-                        row = ct[t]
                         f = np.float32(0.0)
                         for x in range(d):
-                            f += W_in[c, x] * W_out[row, x]
+                            f += v[x] * U[t, x]
                         if not (abs(f) < _DIVERGED):
                             stats[_STAT_DIVERGED] += 1.0
                         k = _table_index(f)
                         logits += 1
                         if t < M:
-                            g = np.float32((1.0 - SIG[k]) * lr)
+                            gs[t] = (1.0 - SIG[k]) * lr
                             loss -= LOGSIG[k]
                             terms += 1.0
                             pairs += 1
                         else:
                             wgt = cw[j] * negscale
-                            g = np.float32(-SIG[k] * lr * wgt)
+                            gs[t] = -SIG[k] * lr * wgt
                             loss -= LOGSIG[SIG_TABLE_SIZE - 1 - k] * wgt
                             terms += wgt
-                        for x in range(d):           # from the values before this block's updates
-                            dU[t, x] += g * W_in[c, x]
-                            acc[x] += g * W_out[row, x]
+                    # dU_t += g_t v  and  v += sum_t g_t u_t  (both from the snapshot)
+                    for x in range(d):
+                        acc[x] = 0.0
+                    for t in range(T):
+                        g = gs[t]
+                        if g == 0.0:
+                            continue
+                        for x in range(d):
+                            dU[t, x] += g * v[x]
+                        for x in range(d):
+                            acc[x] += g * U[t, x]
                     for x in range(d):
                         W_in[c, x] += acc[x]
                 for t in range(T):
@@ -589,4 +603,5 @@ def sgns_block(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, fil
                            window, negative, lr, seed, stats, buf, block, K, prefetch,
                            np.empty(2 * block, np.int64), np.empty(2 * block, np.int64),
                            np.empty(2 * NI, np.int64), np.empty(2 * NI, np.int64), np.empty(2 * T, np.int32),
-                           np.empty(2 * T, np.float32), np.empty((T, d), np.float32), np.empty(d, np.float32))
+                           np.empty(2 * T, np.float32), np.empty((T, d), np.float32), np.empty((T, d), np.float32),
+                           np.empty(d, np.float32), np.empty(d, np.float32), np.empty(T, np.float32))

@@ -9,4 +9,5 @@ def block_scratch(d, window, block, block_negatives):
     NI = block + 2 * window + 1
     return (("lo_", (2 * block,), np.int64), ("hi_", (2 * block,), np.int64), ("inp", (2 * NI,), np.int64),
             ("inw", (2 * NI,), np.int64), ("tgt", (2 * T,), np.int32), ("valid", (2 * T,), np.float32),
-            ("dU", (T, d), np.float32), ("acc", (d,), np.float32))
+            ("U", (T, d), np.float32), ("dU", (T, d), np.float32), ("v", (d,), np.float32),
+            ("acc", (d,), np.float32), ("gs", (T,), np.float32))
