@@ -85,14 +85,18 @@ def test_block_update_matches_its_formula():
     assert st[11] == pairs + inputs * K == 8 + 8 * 2        # logits: positives + inputs x K
 
 
-def test_block_one_is_the_shared_kernel_exactly():
+def test_block_one_is_the_shared_kernel():
+    """Same pairs, negatives and RNG stream as the per-window kernel; the weights agree up to the
+    float32 rounding of a different summation order (the block kernel's loop order)."""
     args = _problem()
     a = _run(sgns_shared, *args)
     for prefetch in (0, 1):
         b = _run(sgns_block, *args, 1, 5, prefetch)
-        np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_array_equal(a[1], b[1])
-        np.testing.assert_array_equal(a[2][:11], b[2][:11])
+        np.testing.assert_allclose(a[0], b[0], atol=1e-4)
+        np.testing.assert_allclose(a[1], b[1], atol=1e-4)
+        assert np.abs(b[1]).max() > 0.05
+        np.testing.assert_array_equal(a[2][[0, 2, 3, 4, 5, 6, 7, 8, 9, 10]], b[2][[0, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+        np.testing.assert_allclose(a[2][1], b[2][1], rtol=1e-4)        # loss sum
         assert a[3] == b[3]
 
 

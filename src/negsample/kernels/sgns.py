@@ -465,21 +465,46 @@ def _block_negatives(tgt, valid, M, K, prob, alias, filt, state, counts):
     return state
 
 
+from .sgns_layout import GROUP  # noqa: E402  targets per pass (6 = 1 + k for the default k = 5)
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _dots6(V, j, U, tg):
+    """The 6 dot products of V[j] with U[tg:tg + 6] in one pass over the dimensions."""
+    d = V.shape[1]
+    f0 = f1 = f2 = f3 = f4 = f5 = np.float32(0.0)
+    for x in range(d):
+        vx = V[j, x]
+        f0 += vx * U[tg, x]
+        f1 += vx * U[tg + 1, x]
+        f2 += vx * U[tg + 2, x]
+        f3 += vx * U[tg + 3, x]
+        f4 += vx * U[tg + 4, x]
+        f5 += vx * U[tg + 5, x]
+    return f0, f1, f2, f3, f4, f5
+
+
 @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                     window, negative, lr, seed, stats, buf, block, block_negatives, prefetch,
-                    lo_, hi_, inp, inw, tgt, valid, U, dU, v, acc, gs):
+                    lo_, hi_, inp, inw, tgt, valid, U, V, G):
     """Context-combining SGNS over sentences [s_begin, s_end), allocation-free (module
     docstring). Scratch (two plan slots each, the current block's and the next one's): lo_, hi_
-    int64 (2 block,), inp, inw int64 (2 (block + 2 window + 1),), tgt int32 and valid float32
-    (2 T,), T = block + block_negatives; and U, dU float32 (T, d) (the target rows' snapshot and
-    their accumulated updates), v, acc float32 (d,) (the input row and its update), gs float32
-    (T,) (the scaled gradients of one input)."""
+    int64 (2 block,), inp, inw int64 (2 NI,), NI = block + 2 window + 1, tgt int32 and valid
+    float32 (2 T,), T = block + block_negatives; U float32 (TG, d), the snapshot of the target
+    rows padded with zero rows to TG = T rounded up to a multiple of GROUP; V float32 (NI, d),
+    the block's input rows; G float32 (NI, TG), their scaled gradients.
+
+    Loop order (what the compiler vectorises well): each input's logits against GROUP targets
+    in one pass over the dimensions (GROUP accumulators, the input row loaded once), its update
+    v += sum_t g_t u_t in one pass per GROUP targets, and each target's update
+    u_t += sum_j g_jt v_j in one pass per two inputs, written straight to W_out."""
     d = W_in.shape[1]
     counts = stats[_STAT_FILTER:_STAT_FILTER + 7]
     state = stream_state(seed, 0)
     K = block_negatives
     T_max = block + K
+    TG = U.shape[0]
     SL = lo_.shape[0] // 2
     SI = inp.shape[0] // 2
     negscale = negative / K
@@ -487,6 +512,9 @@ def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias
     logits = 0
     loss = 0.0
     terms = 0.0
+    for t in range(TG):
+        for x in range(d):
+            U[t, x] = 0.0
     for s in range(s_begin, s_end):
         n, state = _subsample_sentence(ids, offsets[s], offsets[s + 1], keep, state, buf)
         cur = 0
@@ -517,6 +545,7 @@ def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias
             # ---- train the current block from the snapshot of its target rows
             if nI > 0:
                 T = M + K
+                Tg = ((T + GROUP - 1) // GROUP) * GROUP
                 ct = tgt[cur * T_max:(cur + 1) * T_max]
                 cv = valid[cur * T_max:(cur + 1) * T_max]
                 clo = lo_[cur * SL:(cur + 1) * SL]
@@ -527,55 +556,67 @@ def sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias
                     row = ct[t]
                     for x in range(d):
                         U[t, x] = W_out[row, x]
+                for t in range(T, Tg):                 # padding rows of a shorter last block
                     for x in range(d):
-                        dU[t, x] = 0.0
+                        U[t, x] = 0.0
                 for j in range(nI):
                     p = ci[j]
                     c = buf[p]
                     for x in range(d):
-                        v[x] = W_in[c, x]
-                    # logits and scaled gradients (0 for the targets this input does not see)
-                    for t in range(T):
-                        gs[t] = 0.0
-                        if t < M:
-                            if not (clo[t] <= p < chi[t] and p != i0 + t):
+                        V[j, x] = W_in[c, x]
+                    wgt = cw[j] * negscale
+                    for tg in range(0, Tg, GROUP):
+                        f0, f1, f2, f3, f4, f5 = _dots6(V, j, U, tg)
+                        for q in range(GROUP):
+                            t = tg + q
+                            G[j, t] = 0.0
+                            if t >= T:
                                 continue
-                        elif cv[t] == 0.0:
-                            continue
-                        f = np.float32(0.0)
+                            if t < M:
+                                if not (clo[t] <= p < chi[t] and p != i0 + t):
+                                    continue
+                            elif cv[t] == 0.0:
+                                continue
+                            f = f0 if q == 0 else f1 if q == 1 else f2 if q == 2 else f3 if q == 3 else \
+                                f4 if q == 4 else f5
+                            if not (abs(f) < _DIVERGED):
+                                stats[_STAT_DIVERGED] += 1.0
+                            k = _table_index(f)
+                            logits += 1
+                            if t < M:
+                                G[j, t] = (1.0 - SIG[k]) * lr
+                                loss -= LOGSIG[k]
+                                terms += 1.0
+                                pairs += 1
+                            else:
+                                G[j, t] = -SIG[k] * lr * wgt
+                                loss -= LOGSIG[SIG_TABLE_SIZE - 1 - k] * wgt
+                                terms += wgt
+                    # v += sum_t g_t u_t  (from the snapshot), GROUP targets per pass
+                    for tg in range(0, Tg, GROUP):
+                        g0 = G[j, tg]
+                        g1 = G[j, tg + 1]
+                        g2 = G[j, tg + 2]
+                        g3 = G[j, tg + 3]
+                        g4 = G[j, tg + 4]
+                        g5 = G[j, tg + 5]
                         for x in range(d):
-                            f += v[x] * U[t, x]
-                        if not (abs(f) < _DIVERGED):
-                            stats[_STAT_DIVERGED] += 1.0
-                        k = _table_index(f)
-                        logits += 1
-                        if t < M:
-                            gs[t] = (1.0 - SIG[k]) * lr
-                            loss -= LOGSIG[k]
-                            terms += 1.0
-                            pairs += 1
-                        else:
-                            wgt = cw[j] * negscale
-                            gs[t] = -SIG[k] * lr * wgt
-                            loss -= LOGSIG[SIG_TABLE_SIZE - 1 - k] * wgt
-                            terms += wgt
-                    # dU_t += g_t v  and  v += sum_t g_t u_t  (both from the snapshot)
-                    for x in range(d):
-                        acc[x] = 0.0
-                    for t in range(T):
-                        g = gs[t]
-                        if g == 0.0:
-                            continue
-                        for x in range(d):
-                            dU[t, x] += g * v[x]
-                        for x in range(d):
-                            acc[x] += g * U[t, x]
-                    for x in range(d):
-                        W_in[c, x] += acc[x]
+                            W_in[c, x] += (g0 * U[tg, x] + g1 * U[tg + 1, x] + g2 * U[tg + 2, x]
+                                           + g3 * U[tg + 3, x] + g4 * U[tg + 4, x] + g5 * U[tg + 5, x])
+                # u_t += sum_j g_jt v_j  (the inputs as loaded), two inputs per pass
                 for t in range(T):
                     row = ct[t]
-                    for x in range(d):
-                        W_out[row, x] += dU[t, x]
+                    j = 0
+                    while j + 1 < nI:
+                        ga = G[j, t]
+                        gb = G[j + 1, t]
+                        for x in range(d):
+                            W_out[row, x] += ga * V[j, x] + gb * V[j + 1, x]
+                        j += 2
+                    if j < nI:
+                        ga = G[j, t]
+                        for x in range(d):
+                            W_out[row, x] += ga * V[j, x]
             i0 = i1
             M = M1
             nI = nI1
@@ -597,11 +638,12 @@ def sgns_block(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, fil
     d = W_in.shape[1]
     K = block_negatives if block_negatives > 0 else negative
     T = block + K
+    TG = ((T + GROUP - 1) // GROUP) * GROUP
     NI = block + 2 * window + 1
     buf = np.empty(_max_sentence_length(offsets, s_begin, s_end) + 1, dtype=np.int32)
     return sgns_block_core(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
                            window, negative, lr, seed, stats, buf, block, K, prefetch,
                            np.empty(2 * block, np.int64), np.empty(2 * block, np.int64),
                            np.empty(2 * NI, np.int64), np.empty(2 * NI, np.int64), np.empty(2 * T, np.int32),
-                           np.empty(2 * T, np.float32), np.empty((T, d), np.float32), np.empty((T, d), np.float32),
-                           np.empty(d, np.float32), np.empty(d, np.float32), np.empty(T, np.float32))
+                           np.empty(2 * T, np.float32), np.empty((TG, d), np.float32), np.empty((NI, d), np.float32),
+                           np.empty((NI, TG), np.float32))

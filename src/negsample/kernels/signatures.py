@@ -76,8 +76,8 @@ KERNELS = {
         Arr("lo_", "i64", ("n_plan",), out=True), Arr("hi_", "i64", ("n_plan",), out=True),
         Arr("inp", "i64", ("n_inp",), out=True), Arr("inw", "i64", ("n_inp",), out=True),
         Arr("tgt", "i32", ("n_tgt",), out=True), Arr("valid", "f32", ("n_tgt",), out=True),
-        Arr("U", "f32", ("T", "d"), out=True), Arr("dU", "f32", ("T", "d"), out=True),
-        Arr("v", "f32", ("d",), out=True), Arr("acc", "f32", ("d",), out=True), Arr("gs", "f32", ("T",), out=True))),
+        Arr("U", "f32", ("TG", "d"), out=True), Arr("V", "f32", ("NI", "d"), out=True),
+        Arr("G", "f32", ("NI", "TG"), out=True))),
     "sgns_per_example": Kernel("sgns", "sgns_per_example_core", _SGNS_COMMON + (
         Arr("neu1e", "f32", ("d",), out=True),)),
     "cbow": Kernel("sgns", "cbow_core", _SGNS_COMMON + (
