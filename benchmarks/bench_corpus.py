@@ -75,7 +75,7 @@ def run(kind, path, out, **opts):
         sys.stderr.write(err[-3000:])
         raise SystemExit(f"{kind} failed")
     res = json.loads([ln for ln in text.splitlines() if ln.startswith("RESULT ")][-1][7:])
-    res.update(wall=wall, rss_mb=usage.ru_maxrss / 1024.0)
+    res.update(wall=wall, rss_mb=usage.ru_maxrss / 1024.0, cpu=usage.ru_utime + usage.ru_stime)
     return res
 
 
@@ -110,14 +110,16 @@ def part_speed(args, workdir):
                      f"{st['bytes'] / 1e6 / st['scan_seconds']:.0f} MB/s scanned; numba loaded: {r['numba_loaded']}")
         elif kind == "python":
             extra = f"; count {r['count_seconds']:.2f} s, encode {r['encode_seconds']:.2f} s"
-        print(f"  {label:<26} wall {r['wall']:6.2f} s, peak RSS {r['rss_mb']:5.0f} MB, vocab {r['vocab']}{extra}",
+        print(f"  {label:<26} wall {r['wall']:6.2f} s, CPU {r['cpu']:6.2f} s, peak RSS {r['rss_mb']:5.0f} MB, vocab "
+              f"{r['vocab']}{extra}",
               flush=True)
     ident = same_output(rows["ours, plain"]["out"], rows["Python pipeline, plain"]["out"])
     ident_xz = same_output(rows["ours, .xz"]["out"], rows["Python pipeline, plain"]["out"])
     print(f"  identical vocabulary, ids and offsets to the Python pipeline: plain {ident}, xz {ident_xz}")
-    print(f"  speed-up (wall): {rows['Python pipeline, plain']['wall'] / rows['ours, plain']['wall']:.1f}x the Python "
-          f"pipeline, {rows['gensim build_vocab, plain']['wall'] / rows['ours, plain']['wall']:.1f}x gensim's "
-          "vocabulary scan (which does not encode)")
+    for key in ("wall", "cpu"):
+        print(f"  speed-up ({key}): {rows['Python pipeline, plain'][key] / rows['ours, plain'][key]:.1f}x the Python "
+              f"pipeline, {rows['gensim build_vocab, plain'][key] / rows['ours, plain'][key]:.1f}x gensim's "
+              "vocabulary scan (which does not encode)")
     return {k: {kk: vv for kk, vv in v.items() if kk != "out"} for k, v in rows.items()}
 
 
@@ -218,7 +220,8 @@ def part_many(args, workdir):
                "core_true_min5": int(kept_true.sum()), "core_counts_exact": exact,
                "unique_in_vocab": sum(1 for w in words if w.startswith("u"))}
         out[str(mt)] = row
-        print(f"  max_types {str(mt):>10}: {r['wall']:6.1f} s, peak RSS {r['rss_mb']:6.0f} MB, {row['prune_rounds']} "
+        print(f"  max_types {str(mt):>10}: {r['wall']:6.1f} s (CPU {r['cpu']:.1f} s), peak RSS {r['rss_mb']:6.0f} MB, "
+              f"{row['prune_rounds']} "
               f"prune rounds, {row['passes']} passes; vocabulary {row['vocab']} ({row['core_in_vocab']} of the "
               f"{row['core_true_min5']} core words with count >= 5; {exact} with exact counts)", flush=True)
         os.unlink(ids)
