@@ -1,18 +1,31 @@
-"""word2vec speed, memory and quality: negsample (shared and per-example negatives) vs gensim.
+"""word2vec end to end, side by side (issue 14): negsample vs pWord2Vec, gensim and the C tool.
 
-    .venv/bin/python benchmarks/bench_word2vec.py                     # full run (issues 3 and 4)
-    .venv/bin/python benchmarks/bench_word2vec.py --max-lines 100000 --epochs 1   # quick look
-    .venv/bin/python benchmarks/bench_word2vec.py --cbow              # CBOW: gensim sg=0 vs ours
+    .venv/bin/python benchmarks/bench_word2vec.py                    # the full comparison
+    .venv/bin/python benchmarks/bench_word2vec.py --max-lines 100000 --epochs 1 --skip-slow   # quick look
+    .venv/bin/python benchmarks/bench_word2vec_variants.py [--cbow]  # our kernels vs gensim (issues 3, 4)
 
-Same corpus, same settings for every trainer: skip-gram, dim 100, window 5, negative 5,
-sample 1e-4, min_count 5, 5 epochs, 2 threads; gensim 4.4 in its fastest mode (corpus_file,
-sg=1, hs=0, workers=2). Each trainer runs in its own subprocess (clean peak RSS); words/s is raw
-corpus words (all tokens) x epochs / training seconds for both. Peak RSS is read right after
-training and saving, before the evaluation runs in the same process. "ours-shared-jit" runs the
-same shared kernel through the numba JIT in-process (NEGSAMPLE_KERNELS=jit) to show what the
-native library saves. Quality is measured with the same
-evaluator for every model (negsample.evaluate, which the tests check against gensim's): Google
-analogies (restrict_vocab 30000), WordSim353 and SimLex-999 Spearman.
+Every trainer runs as its own process on the same plain-text corpus (corpus-en decompressed once,
+not timed) with the same settings: skip-gram, dim 100, window 5, negative 5, sample 1e-4,
+min_count 5, 5 epochs, 2 threads, binary vectors out. Measured per process: whole-process wall time
+(start to exit: reading the corpus, vocabulary, training, writing the vectors) and peak RSS
+(``wait4``'s ``ru_maxrss``). Trainers:
+
+- ``negsample``: the CLI, ``python -m negsample word2vec train corpus.txt -o v.bin --json`` (its
+  JSON gives the time per stage);
+- ``pWord2Vec`` (Intel, shared negatives, OpenBLAS) and ``word2vec`` (the C tool), built from
+  ``../shared/anchors`` by ``build.sh`` at the start of the run, with the flags of its README;
+- ``gensim`` 4.4 ``Word2Vec(corpus_file=...)`` (its fastest mode) in a small script, the vectors
+  saved with ``save_word2vec_format``.
+
+negsample and pWord2Vec run twice, alternating (ours, pWord2Vec, ours, pWord2Vec); each keeps its
+best wall time. gensim and the C tool run once. Quality: the same evaluator for every vectors
+file (``negsample.evaluate``, checked against gensim's in the tests): Google and MSR analogies
+(3CosAdd, the 30,000 most frequent words), WordSim353 and SimLex-999 Spearman. Then a thread
+scaling run of ours (1 and 2 threads, 1 epoch) with the fraction of thread time spent outside the
+kernels (synchronisation, Python, I/O). Achieved FLOP/s: 6 d flops per logit (dot product,
+output-row and input-row updates) times the logits our kernel reports, over the training time,
+against the machine's peak (FMA units x lanes x 2 x GHz x cores; AVX2 + FMA Zen 3: 32 flops per
+cycle per core).
 """
 from __future__ import annotations
 
@@ -21,15 +34,81 @@ import json
 import lzma
 import os
 import platform
-import resource
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(os.path.join(HERE, "..", "..", "shared", "data"))
-EVAL = os.path.join(SHARED, "eval")
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
+# ../shared next to the checkout (a worktree under wt/ looks one level further up)
+SHARED = os.environ.get("NEGSAMPLE_SHARED") or next(
+    (p for p in (os.path.join(ROOT, "..", "shared"), os.path.join(ROOT, "..", "..", "shared")) if os.path.isdir(p)),
+    os.path.join(ROOT, "..", "shared"))
+SHARED = os.path.abspath(SHARED)
+EVAL = os.path.join(SHARED, "data", "eval")
+SETTINGS = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5)
+TARGET_RATIO = 0.67
+
+
+# --------------------------------------------------------------------------- helpers
+
+def run_measured(cmd, env=None):
+    """Run cmd; returns dict(wall, rss_mb, out, err). Peak RSS from wait4 on this very child."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
+    if proc.returncode != 0:
+        sys.stderr.write(err[-3000:])
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024.0, "cpu": usage.ru_utime + usage.ru_stime, "out": out,
+            "err": err}
+
+
+def machine():
+    info = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        info["cpu"] = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
+        flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split())
+        info["avx512"] = "avx512f" in flags
+        info["avx2_fma"] = "avx2" in flags and "fma" in flags
+        mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", text)
+        info["mhz"] = float(mhz.group(1)) if mhz else None
+    except (OSError, AttributeError):
+        pass
+    lanes = 16 if info.get("avx512") else 8
+    ghz = (info.get("mhz") or 2450.0) / 1000.0
+    info["peak_gflops_per_core"] = 2 * lanes * 2 * ghz          # 2 FMA pipes x lanes x 2 flops
+    return info
+
+
+def decompress(src, dst, max_lines=None):
+    opener = lzma.open if src.endswith(".xz") else open
+    n = 0
+    with opener(src, "rb") as fin, open(dst, "wb") as fout:
+        for line in fin:
+            if max_lines is not None and n >= max_lines:
+                break
+            fout.write(line)
+            n += 1
+    return n
+
+
+def build_anchors():
+    out = subprocess.run(["bash", os.path.join(SHARED, "anchors", "build.sh")], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("building the anchors failed:\n" + out.stderr[-3000:])
+    paths = dict(re.findall(r"^(word2vec|pWord2Vec):\s+(\S+)$", out.stdout, re.M))
+    return paths["word2vec"], paths["pWord2Vec"]
 
 
 def evaluate(vectors_path):
@@ -37,144 +116,199 @@ def evaluate(vectors_path):
     from negsample.vectors import KeyedVectors
 
     kv = KeyedVectors.load_word2vec_format(vectors_path, binary=True)
-    an = evaluate_analogies(kv, os.path.join(EVAL, "questions-words.txt"), restrict_vocab=30000)
+    google = evaluate_analogies(kv, os.path.join(EVAL, "questions-words.txt"), restrict_vocab=30000)
+    msr = evaluate_analogies(kv, os.path.join(EVAL, "msr-analogies.txt"), restrict_vocab=30000)
     ws = evaluate_similarity(kv, os.path.join(EVAL, "wordsim353.tsv"))
     sl = evaluate_similarity(kv, os.path.join(EVAL, "simlex999.txt"))
-    return {"analogy": an["total"], "analogy_semantic": an["semantic"], "analogy_syntactic": an["syntactic"],
-            "wordsim353": ws["spearman"], "simlex999": sl["spearman"]}
+    return {"google": google["total"], "msr": msr["total"], "wordsim353": ws["spearman"],
+            "simlex999": sl["spearman"], "vocab": len(kv.words) if hasattr(kv, "words") else None}
 
 
-def worker(args):
-    """Train one model in this process and print a JSON line."""
-    out = os.path.join(args.workdir, f"{args.worker}-{args.threads}t.bin")
-    s = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5)
-    if args.worker.startswith("gensim"):
-        from gensim.models import Word2Vec as GWord2Vec
+# --------------------------------------------------------------------------- trainers
 
-        model = GWord2Vec(corpus_file=args.corpus, vector_size=s["dim"], window=s["window"],
-                          negative=s["negative"], sample=s["sample"], min_count=s["min_count"],
-                          epochs=args.epochs, workers=args.threads, sg=0 if "cbow" in args.worker else 1,
-                          hs=0, seed=1, alpha=0.05 if args.worker == "gensim-cbow-lr0.05" else 0.025)
-        train_seconds = model.total_train_time
-        raw = model.corpus_total_words
-        model.wv.save_word2vec_format(out, binary=True)
-        vocab = len(model.wv)
-        backend = "gensim cython"
+def cmd_ours(corpus, out, epochs, threads, extra=()):
+    s = SETTINGS
+    return [sys.executable, "-m", "negsample", "word2vec", "train", corpus, "-o", out, "--epochs", str(epochs),
+            "--threads", str(threads), "--dim", str(s["dim"]), "--window", str(s["window"]),
+            "--negative", str(s["negative"]), "--sample", str(s["sample"]), "--min-count", str(s["min_count"]),
+            "--json", *extra]
+
+
+def cmd_c(binary, corpus, out, epochs, threads, pword2vec=False):
+    s = SETTINGS
+    cmd = [binary, "-train", corpus, "-output", out, "-size", str(s["dim"]), "-window", str(s["window"]),
+           "-negative", str(s["negative"]), "-sample", str(s["sample"]), "-min-count", str(s["min_count"]),
+           "-iter", str(epochs), "-threads", str(threads), "-binary", "1"]
+    if pword2vec:
+        cmd += ["-batch-size", "11"]
     else:
-        from negsample.word2vec import Word2Vec
-
-        mode = "shared" if args.worker.startswith("ours-shared") else "per-example"
-        arch = "cbow" if args.worker == "ours-cbow" else "skipgram"
-        # compile (or load the numba cache) outside the timed run
-        Word2Vec(min_count=1, epochs=1, threads=1, negatives=mode, dim=s["dim"], arch=arch).fit(
-            [["warm", "up", "the", "kernels"]] * 20, progress=False)
-        model = Word2Vec(epochs=args.epochs, threads=args.threads, negatives=mode, seed=1, arch=arch, **s)
-        model.fit(args.corpus, progress=False)
-        train_seconds = model.stats["train_seconds"]
-        raw = model.stats["raw_words"]
-        model.save_vectors(out, binary=True)
-        vocab = model.stats["vocab_size"]
-        backend = model.stats["kernel_backend"]
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # before evaluation
-    res = {"trainer": args.worker, "threads": args.threads, "epochs": args.epochs,
-           "train_seconds": train_seconds, "raw_words": raw, "vocab_size": vocab,
-           "words_per_sec": raw * args.epochs / train_seconds, "peak_rss_mb": rss_mb,
-           "backend": backend, "numba_loaded": "numba" in sys.modules}
-    if not args.no_eval:
-        res.update(evaluate(out))
-    print("RESULT " + json.dumps(res), flush=True)
+        cmd += ["-cbow", "0", "-hs", "0"]
+    return cmd
 
 
-def run(trainer, corpus, epochs, threads, workdir, no_eval=False):
-    cmd = [sys.executable, __file__, "--worker", trainer, "--corpus", corpus, "--epochs", str(epochs),
-           "--threads", str(threads), "--workdir", workdir] + (["--no-eval"] if no_eval else [])
-    t0 = time.perf_counter()
-    env = dict(os.environ)
-    if trainer.endswith("-jit"):
-        env["NEGSAMPLE_KERNELS"] = "jit"     # the numba JIT kernels in-process, for comparison
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"{trainer} failed")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    res = json.loads(line[7:])
-    res["wall_seconds"] = time.perf_counter() - t0
-    print(f"  {trainer:<18} {threads}t: {res['words_per_sec']:>12,.0f} words/s, train {res['train_seconds']:7.1f} s, "
-          f"peak RSS {res['peak_rss_mb']:7.0f} MB [{res['backend']}]" + ("" if no_eval else
-          f", analogy {100 * res['analogy']:.2f}%, WS353 {res['wordsim353']:.4f}, SimLex {res['simlex999']:.4f}"),
-          flush=True)
-    return res
+GENSIM = """
+import sys
+from gensim.models import Word2Vec
+corpus, out, epochs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = Word2Vec(corpus_file=corpus, vector_size=100, window=5, negative=5, sample=1e-4, min_count=5,
+             epochs=epochs, workers=threads, sg=1, hs=0, seed=1)
+m.wv.save_word2vec_format(out, binary=True)
+print("TRAIN_SECONDS", m.total_train_time)
+"""
+
+
+def cmd_gensim(corpus, out, epochs, threads):
+    return [sys.executable, "-c", GENSIM, corpus, out, str(epochs), str(threads)]
+
+
+# --------------------------------------------------------------------------- the comparison
+
+def side_by_side(args, corpus, workdir, info):
+    c_tool, pw2v = build_anchors()
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS=str(args.threads))
+    # the native kernel library is built once per machine: not part of any run
+    subprocess.run([sys.executable, "-c", "from negsample.kernels import native; native.load()"], check=True)
+    raw_tokens = sum(len(line.split()) for line in open(corpus, "rb"))
+    runs = []
+    order = [("negsample", i) for i in range(args.runs)]
+    order = [x for pair in zip(order, [("pWord2Vec", i) for i in range(args.runs)]) for x in pair]
+    if not args.skip_slow:
+        order += [("gensim", 0), ("word2vec-c", 0)]
+    for name, i in order:
+        out = os.path.join(workdir, f"{name}-{i}.bin")
+        if name == "negsample":
+            cmd = cmd_ours(corpus, out, args.epochs, args.threads, args.ours_args)
+        elif name == "pWord2Vec":
+            cmd = cmd_c(pw2v, corpus, out, args.epochs, args.threads, pword2vec=True)
+        elif name == "word2vec-c":
+            cmd = cmd_c(c_tool, corpus, out, args.epochs, args.threads)
+        else:
+            cmd = cmd_gensim(corpus, out, args.epochs, args.threads)
+        r = run_measured(cmd, env=env)
+        rec = {"trainer": name, "run": i, "wall": r["wall"], "rss_mb": r["rss_mb"], "cpu": r["cpu"], "vectors": out}
+        if name == "negsample":
+            rec["stats"] = json.loads(r["out"].strip().splitlines()[-1])
+        if name == "gensim":
+            m = re.search(r"TRAIN_SECONDS ([\d.]+)", r["out"])
+            rec["train_seconds"] = float(m.group(1)) if m else None
+        runs.append(rec)
+        print(f"  {name:<11} run {i + 1}: wall {r['wall']:7.1f} s, CPU {r['cpu']:7.1f} s, peak RSS {r['rss_mb']:6.0f} MB",
+              flush=True)
+    # best run per trainer, then quality
+    best = {}
+    for rec in runs:
+        if rec["trainer"] not in best or rec["wall"] < best[rec["trainer"]]["wall"]:
+            best[rec["trainer"]] = rec
+    for rec in best.values():
+        rec["quality"] = evaluate(rec["vectors"])
+    return {"runs": runs, "best": best, "raw_tokens": raw_tokens}
+
+
+def scaling(args, corpus, workdir):
+    """Ours, 1 epoch, 1 and 2 threads: training words/s and the time outside the kernels."""
+    out = {}
+    for th in (1, 2):
+        r = run_measured(cmd_ours(corpus, os.path.join(workdir, f"scale-{th}.bin"), 1, th, args.ours_args))
+        st = json.loads(r["out"].strip().splitlines()[-1])
+        busy = st["kernel_seconds"] / (th * st["train_seconds"])
+        out[th] = {"words_per_sec": st["words_per_sec"], "train_seconds": st["train_seconds"],
+                   "kernel_seconds": st["kernel_seconds"], "kernel_busy": busy}
+        print(f"  ours {th} thread(s), 1 epoch: {st['words_per_sec']:,.0f} words/s, train {st['train_seconds']:.1f} s, "
+              f"threads in the kernel {100 * busy:.1f}% of the time", flush=True)
+    return out
+
+
+def report(res, info, args):
+    best, raw = res["best"], res["raw_tokens"]
+    print(f"\n| trainer | wall | CPU (user+sys) | peak RSS | Google | MSR | WS353 | SimLex | raw words/s (wall) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in ("negsample", "pWord2Vec", "gensim", "word2vec-c"):
+        if name not in best:
+            continue
+        b, q = best[name], best[name]["quality"]
+        label = name
+        if name == "negsample":
+            st = b["stats"]
+            label = (f"negsample ({st['prep_seconds']:.1f} s corpus prep + {st['train_seconds']:.1f} s training "
+                     f"+ {st.get('write_seconds', 0):.1f} s writing)")
+        print(f"| {label} | {b['wall']:.1f} s | {b['cpu']:.1f} s | {b['rss_mb']:.0f} MB | {100 * q['google']:.1f}% "
+              f"| {100 * q['msr']:.1f}% "
+              f"| {q['wordsim353']:.3f} | {q['simlex999']:.3f} | {raw * args.epochs / b['wall']:,.0f} |")
+    o = best["negsample"]
+    st = o["stats"]
+    p = st.get("prep") or {}
+    print("\nnegsample, time per stage (best run): "
+          f"read {p.get('read_seconds', float('nan')):.2f} s (decompression/reading thread, overlaps the scan), "
+          f"count {p.get('scan_seconds', float('nan')):.2f} s (tokenise + count + provisional ids), "
+          f"vocabulary {p.get('vocab_seconds', float('nan')):.2f} s, encode {p.get('encode_seconds', float('nan')):.2f} s "
+          f"(remap in place), train {st['train_seconds']:.2f} s, write {st.get('write_seconds', float('nan')):.2f} s; "
+          f"whole process {o['wall']:.2f} s")
+    flops = 6 * SETTINGS["dim"] * st.get("logits", float("nan"))
+    gflops = flops / st["train_seconds"] / 1e9
+    peak = info["peak_gflops_per_core"] * args.threads
+    print(f"training: {st['words_per_sec']:,.0f} raw words/s; {st.get('logits', 0) / (raw * args.epochs):.2f} logits "
+          f"= {flops / (raw * args.epochs) / 1e3:.1f} kFLOP per raw word; {gflops:.1f} GFLOP/s achieved = "
+          f"{100 * gflops / peak:.1f}% of the {peak:.0f} GFLOP/s peak ({args.threads} cores)")
+    if "pWord2Vec" in best:
+        pw = best["pWord2Vec"]
+        ratio = o["wall"] / pw["wall"]
+        qo, qp = o["quality"], pw["quality"]
+        best_cpu = {n: min(r["cpu"] for r in res["runs"] if r["trainer"] == n) for n in ("negsample", "pWord2Vec")}
+        print(f"\nnegsample / pWord2Vec wall: {ratio:.3f} (target <= {TARGET_RATIO}) -> "
+              f"{'MET' if ratio <= TARGET_RATIO else 'NOT MET'}; {pw['wall'] / o['wall']:.2f}x faster; CPU time "
+              f"(best runs) {best_cpu['negsample']:.1f} s vs {best_cpu['pWord2Vec']:.1f} s = "
+              f"{best_cpu['negsample'] / best_cpu['pWord2Vec']:.3f}")
+        checks = [("Google", 100 * (qo["google"] - qp["google"]), 1.0, "points"),
+                  ("MSR", 100 * (qo["msr"] - qp["msr"]), 1.0, "points"),
+                  ("WS353", qo["wordsim353"] - qp["wordsim353"], 0.01, ""),
+                  ("SimLex", qo["simlex999"] - qp["simlex999"], 0.01, "")]
+        for name, delta, tol, unit in checks:
+            print(f"  quality {name:<6} {delta:+.3f} {unit} vs pWord2Vec (tolerance -{tol}) -> "
+                  f"{'ok' if delta >= -tol else 'BELOW'}")
+    if "gensim" in best:
+        g = best["gensim"]
+        print(f"  peak RSS {o['rss_mb']:.0f} MB vs gensim {g['rss_mb']:.0f} MB -> "
+              f"{'ok' if o['rss_mb'] <= g['rss_mb'] else 'HIGHER'}; speed vs gensim {g['wall'] / o['wall']:.2f}x")
 
 
 def main():
-    ap = argparse.ArgumentParser(description="word2vec benchmark: negsample vs gensim")
-    ap.add_argument("--corpus", default=os.path.join(SHARED, "text", "corpus-en.txt.xz"))
+    ap = argparse.ArgumentParser(description="word2vec end to end: negsample vs pWord2Vec, gensim, word2vec C")
+    ap.add_argument("--corpus", default=os.path.join(SHARED, "data", "text", "corpus-en.txt.xz"))
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=2, help="alternating runs of ours and pWord2Vec (best kept)")
     ap.add_argument("--max-lines", type=int, default=None, help="use only the first N lines (quick runs)")
+    ap.add_argument("--skip-slow", action="store_true", help="skip gensim and the C tool")
     ap.add_argument("--skip-scaling", action="store_true")
-    ap.add_argument("--cbow", action="store_true", help="compare CBOW instead: gensim sg=0 vs ours arch='cbow'")
+    ap.add_argument("--ours-args", nargs=argparse.REMAINDER, default=[],
+                    help="extra arguments for `negsample word2vec train` (last on the line)")
     ap.add_argument("--json-out", help="also write all results to this JSON file")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--workdir", help=argparse.SUPPRESS)
-    ap.add_argument("--no-eval", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        return worker(args)
-
     if not os.path.exists(args.corpus):
         raise SystemExit(f"corpus not found: {args.corpus} (needs ../shared/data)")
+    info = machine()
     workdir = tempfile.mkdtemp(prefix="bench-w2v-")
-    plain = os.path.join(workdir, "corpus.txt")
-    opener = lzma.open if args.corpus.endswith(".xz") else open
-    with opener(args.corpus, "rt", encoding="utf-8") as src, open(plain, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src):
-            if args.max_lines is not None and i >= args.max_lines:
-                break
-            dst.write(line)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
-    print(f"corpus: {args.corpus} ({'first %d lines' % args.max_lines if args.max_lines else 'all'}), "
-          f"{args.epochs} epochs, {args.threads} threads, dim 100, window 5, negative 5, sample 1e-4, min_count 5")
-    results = {}
-    if args.cbow:
-        # ours at its CBOW default lr 0.05 (the C tool's); gensim at its default 0.025 and at 0.05
-        for trainer in ("gensim-cbow", "gensim-cbow-lr0.05", "ours-cbow"):
-            results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
-        o = results["ours-cbow"]
-        for name in ("gensim-cbow", "gensim-cbow-lr0.05"):
-            g = results[name]
-            print(f"\nCBOW ratios (ours / {name}): speed {o['words_per_sec'] / g['words_per_sec']:.2f}x, "
-                  f"peak RSS {o['peak_rss_mb'] / g['peak_rss_mb']:.2f}x, analogy {100 * (o['analogy'] - g['analogy']):+.2f} "
-                  f"points, WS353 {o['wordsim353'] - g['wordsim353']:+.4f}, SimLex {o['simlex999'] - g['simlex999']:+.4f}")
-        if args.json_out:
-            with open(args.json_out, "w") as fh:
-                json.dump(results, fh, indent=1)
-        return
-    for trainer in ("gensim", "ours-per-example", "ours-shared", "ours-shared-jit"):
-        results[trainer] = run(trainer, plain, args.epochs, args.threads, workdir)
+    corpus = os.path.join(workdir, "corpus.txt")
+    n_lines = decompress(args.corpus, corpus, args.max_lines)
+    print(f"machine: {info.get('cpu')} x {info['cores']} cores, AVX-512 {info.get('avx512')}, AVX2+FMA "
+          f"{info.get('avx2_fma')}, {info.get('mhz')} MHz; peak {info['peak_gflops_per_core']:.0f} GFLOP/s per core")
+    print(f"corpus: {args.corpus} ({n_lines} lines, decompressed to plain text for every trainer), {args.epochs} "
+          f"epochs, {args.threads} threads, dim 100, window 5, negative 5, sample 1e-4, min_count 5; ours: "
+          f"{' '.join(args.ours_args) or 'defaults'}")
+    res = side_by_side(args, corpus, workdir, info)
+    report(res, info, args)
     if not args.skip_scaling:
-        print("scaling (shared kernel, 1 epoch, no evaluation):")
-        for th in (1, 2):
-            results[f"scaling-{th}"] = run("ours-shared", plain, 1, th, workdir, no_eval=True)
-    g, pe, sh = results["gensim"], results["ours-per-example"], results["ours-shared"]
-    print("\nratios (ours / gensim unless stated):")
-    print(f"  speed   shared {sh['words_per_sec'] / g['words_per_sec']:.2f}x   per-example "
-          f"{pe['words_per_sec'] / g['words_per_sec']:.2f}x   shared/per-example "
-          f"{sh['words_per_sec'] / pe['words_per_sec']:.2f}x")
-    for name, r in (("shared", sh), ("per-example", pe)):
-        print(f"  quality {name:<12} analogy {100 * (r['analogy'] - g['analogy']):+.2f} points, "
-              f"WS353 {r['wordsim353'] - g['wordsim353']:+.4f}, SimLex {r['simlex999'] - g['simlex999']:+.4f}")
-        print(f"  memory  {name:<12} peak RSS {r['peak_rss_mb'] / g['peak_rss_mb']:.2f}x gensim's")
-    jit = results["ours-shared-jit"]
-    print(f"  kernels native / numba JIT (shared): speed {sh['words_per_sec'] / jit['words_per_sec']:.2f}x, "
-          f"peak RSS {sh['peak_rss_mb']:.0f} vs {jit['peak_rss_mb']:.0f} MB")
-    if not args.skip_scaling:
-        s1, s2 = results["scaling-1"], results["scaling-2"]
-        print(f"  scaling 2 threads / 1 thread: {s2['words_per_sec'] / s1['words_per_sec']:.2f}x "
-              f"({s1['words_per_sec']:,.0f} -> {s2['words_per_sec']:,.0f} words/s)")
+        print("\nthread scaling (ours, 1 epoch, no evaluation):")
+        res["scaling"] = scaling(args, corpus, workdir)
+        s1, s2 = res["scaling"][1], res["scaling"][2]
+        print(f"  2 threads / 1 thread: {s2['words_per_sec'] / s1['words_per_sec']:.2f}x; time outside the kernels: "
+              f"{100 * (1 - s1['kernel_busy']):.1f}% (1 thread), {100 * (1 - s2['kernel_busy']):.1f}% (2 threads); "
+              f"kernel throughput per thread at 2 threads / at 1: "
+              f"{(s2['words_per_sec'] / s2['kernel_busy'] / 2) / (s1['words_per_sec'] / s1['kernel_busy']):.2f}")
     if args.json_out:
+        res["machine"] = info
         with open(args.json_out, "w") as fh:
-            json.dump(results, fh, indent=1)
+            json.dump(res, fh, indent=1, default=str)
 
 
 if __name__ == "__main__":

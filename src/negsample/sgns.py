@@ -17,6 +17,7 @@ the weights are checked for finiteness after every epoch, so NaNs are never writ
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -36,7 +37,7 @@ __all__ = ["SGNSConfig", "train_sgns", "train_epochs", "init_weights", "chunk_bo
 
 ARCHITECTURES = ("skipgram", "cbow")
 SGNS_MODES = ("shared", "per-example")
-STATS_SIZE = 11        # kernel stats: pairs, loss, terms, 7 filter counts, diverged logits
+STATS_SIZE = 12        # kernel stats: pairs, loss, terms, 7 filter counts, diverged logits, logits
 
 
 @dataclass
@@ -52,6 +53,10 @@ class SGNSConfig:
     seed: int = 1
     chunk_words: int = 100_000
     arch: str = "skipgram"
+    block: int = 1              # centre words sharing one negative set (skip-gram, shared mode)
+    block_negatives: int = 0    # negatives per block (0: the sampler's k)
+    prefetch: bool = True       # plan the next block ahead and prefetch its rows (block 1 with
+    #                             prefetch gives the same results as the per-window shared kernel)
 
     def validate(self) -> "SGNSConfig":
         self.dim = check_positive_int("dim", self.dim)
@@ -67,6 +72,9 @@ class SGNSConfig:
         self.threads = check_positive_int("threads", self.threads)
         self.seed = check_positive_int("seed", self.seed, minimum=0)
         self.chunk_words = check_positive_int("chunk_words", self.chunk_words)
+        self.block = check_positive_int("block", self.block)
+        self.block_negatives = check_positive_int("block_negatives", self.block_negatives, minimum=0)
+        self.prefetch = bool(self.prefetch)
         return self
 
 
@@ -154,6 +162,9 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
             with lock:
                 adaptive_stats[:] += a
             return state
+    elif mode == "shared" and cfg.arch == "skipgram" and (cfg.block > 1 or cfg.prefetch):
+        kernel = functools.partial(native.sgns_block, block=cfg.block, block_negatives=cfg.block_negatives,
+                                   prefetch=int(cfg.prefetch))
     chunks = chunk_bounds(offsets, cfg.chunk_words)
     chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
     tokens_per_epoch = float(offsets[-1])
@@ -162,7 +173,7 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
     reader = None if isinstance(ids, np.ndarray) else _IdReader(ids)
     lock = threading.Lock()
     state = {"done": tokens_per_epoch * first_epoch, "loss": 0.0, "terms": 0.0, "pairs": 0.0,
-             "filter": np.zeros(7), "diverged": None}
+             "filter": np.zeros(7), "diverged": None, "logits": 0.0, "kernel_seconds": 0.0}
     bar = Progress(total=raw_words_per_epoch * cfg.epochs, unit="words", desc=desc, enabled=progress)
     bar.update(state["done"] * scale_raw)
     train_seconds = 0.0
@@ -179,9 +190,13 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
         lo, hi = int(offsets[b]), int(offsets[e])
         chunk_ids = reader.read(lo, hi) if reader is not None else ids[lo:hi]
         local_offsets = offsets[b:e + 1] - lo
+        t_kernel = time.perf_counter()
         kernel(W_in, W_out, chunk_ids, local_offsets, 0, e - b, keep, prob, alias, filt,
                cfg.window, sampler.negative, float(lr), stream_seed(cfg.seed, epoch, ci), st)
+        t_kernel = time.perf_counter() - t_kernel
         with lock:
+            state["kernel_seconds"] += t_kernel
+            state["logits"] += st[11] if st[11] > 0 else st[2]
             if st[10] > 0 and state["diverged"] is None:
                 state["diverged"] = (epoch, lr)
             state["done"] += chunk_tokens[ci]
@@ -232,6 +247,9 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
         "epoch_losses": losses,
         "epochs_run": epochs_run,
         "negatives": mode,
+        "block": cfg.block if (mode == "shared" and cfg.arch == "skipgram") else 1,
+        "logits": state["logits"],
+        "kernel_seconds": state["kernel_seconds"],
         "filter": dict(zip(("rejected", "redrawn", "dropped", "self", "known", "time", "label"),
                            [int(x) for x in state["filter"]])),
         "adaptive": None if adaptive is None else {

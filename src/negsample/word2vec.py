@@ -27,6 +27,7 @@ import numpy as np
 
 from ._common import NegsampleError, check_positive_int
 from .io import check_array, load_arrays, save_arrays
+from .corpus import DEFAULT_MAX_TYPES
 from .samplers import NegativeSampler, as_sampler
 from .sgns import ARCHITECTURES, SGNS_MODES, SGNSConfig, init_weights, train_epochs
 
@@ -38,6 +39,9 @@ NEGATIVE_MODES = SGNS_MODES
 # C tool starts it at 0.05. Measured on 7M words of corpus-en (3 epochs): CBOW at 0.05 scores 11.1%
 # on the Google analogies, at 0.025 3.7% (gensim's CBOW at its default 0.025: 5.7%).
 DEFAULT_LR = {"skipgram": 0.025, "cbow": 0.05}
+# skip-gram with shared negatives: consecutive centre words whose windows share one negative set
+# (context combining, negsample.kernels.sgns.sgns_block); 1 is pWord2Vec's one set per window
+DEFAULT_BLOCK = 1
 CHECKPOINT_NAME = "word2vec-checkpoint.npz"
 
 
@@ -183,12 +187,31 @@ def _release_memory():
 
 
 
+def file_corpus(corpus) -> list | None:
+    """The files of a corpus given as a path (a file or a directory) or a list of ``os.PathLike``
+    paths (``pathlib.Path``; a list of str is a list of sentences), else None (in memory)."""
+    from .corpus import corpus_files
+
+    if isinstance(corpus, (str, os.PathLike)):
+        return corpus_files(corpus)
+    if isinstance(corpus, (list, tuple)) and corpus and all(isinstance(p, os.PathLike) for p in corpus):
+        return corpus_files(corpus)
+    return None
+
+
 def corpus_fingerprint(source) -> dict | None:
-    """Size, modification time and a hash of the first and last MiB of a corpus file (None for
-    in-memory corpora): a resumed run must see the same corpus."""
-    if not isinstance(source, (str, os.PathLike)):
+    """Size and a hash of the first and last MiB of a corpus file (per file for a directory or a
+    list of files; None for in-memory corpora): a resumed run must see the same corpus."""
+    files = file_corpus(source)
+    if files is None:
         return None
-    path = os.fspath(source)
+    if isinstance(source, (str, os.PathLike)) and not os.path.isdir(source):
+        return _file_fingerprint(files[0])
+    return {"files": [_file_fingerprint(f) for f in files]}
+
+
+def _file_fingerprint(path) -> dict:
+    path = os.fspath(path)
     st = os.stat(path)
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -267,7 +290,8 @@ class Word2Vec:
 
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=None, min_lr=0.0001, threads=2, seed=1,
-                 negatives="shared", chunk_words=100_000, arch="skipgram", callbacks=(), **gensim_names):
+                 negatives="shared", chunk_words=100_000, arch="skipgram", max_types=DEFAULT_MAX_TYPES,
+                 block=None, prefetch=True, callbacks=(), **gensim_names):
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
             if isinstance(dim, (str, os.PathLike)) or hasattr(dim, "__iter__"):   # gensim: Word2Vec(sentences, ...)
                 if "sentences" in gensim_names or "corpus_iterable" in gensim_names:
@@ -283,11 +307,13 @@ class Word2Vec:
             raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
         self.config = SGNSConfig(dim=dim, window=window, sample=sample, epochs=epochs,
                                  lr=DEFAULT_LR[arch] if lr is None else lr, min_lr=min_lr, threads=threads,
-                                 seed=seed, chunk_words=chunk_words, arch=arch).validate()
+                                 seed=seed, chunk_words=chunk_words, arch=arch,
+                                 block=DEFAULT_BLOCK if block is None else block, prefetch=prefetch).validate()
         self.sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
         self.min_count = check_positive_int("min_count", min_count)
         self.max_vocab = None if max_vocab is None else check_positive_int("max_vocab", max_vocab)
         self.callbacks = list(callbacks or ())
+        self.max_types = None if max_types is None else check_positive_int("max_types", max_types, minimum=2)
         self.vocab: Vocabulary | None = None
         self.W_in = None
         self.W_out = None
@@ -306,9 +332,9 @@ class Word2Vec:
         (or strings). With ``checkpoint_dir`` a checkpoint is written after every epoch;
         ``resume=True`` continues from it (same corpus and settings; ``epochs`` may be raised)."""
         cfg = self.config
-        _check_restartable(corpus)
-        if isinstance(corpus, (str, os.PathLike)):
-            open_corpus(corpus).close()
+        files = file_corpus(corpus)             # validates the files (missing, unreadable, ...)
+        if files is None:
+            _check_restartable(corpus)
         t_start = time.perf_counter()
         ckpt = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
         if ckpt:
@@ -330,13 +356,25 @@ class Word2Vec:
                 first_epoch = self._load_checkpoint(ckpt, fingerprint)
             elif progress:
                 logging.getLogger("negsample").info("no checkpoint in %s; starting from scratch", checkpoint_dir)
-        if self.vocab is None or first_epoch == 0:
-            self.vocab = build_vocab(corpus, self.min_count, self.max_vocab)
-            _release_memory()
-        bad = getattr(self.vocab, "bad_lines", 0)
-        self.sampler.fit(self.vocab.counts, keys=self.vocab.words, n_rows=len(self.vocab))
+        count = self.vocab is None or first_epoch == 0
+        prep = {}
         with tempfile.TemporaryFile(prefix="negsample-corpus-", dir=checkpoint_dir or None) as idfile:
-            _, offsets = encode_corpus(corpus, self.vocab, idfile)
+            if files is not None:       # compiled one-pass preparation (negsample.corpus)
+                from .corpus import prepare_corpus
+
+                pc = prepare_corpus(files, self.min_count, self.max_vocab, out=idfile,
+                                    vocab=None if count else self.vocab, max_types=self.max_types)
+                self.vocab, offsets, prep = pc.vocab, pc.offsets, pc.stats
+                bad = prep["bad_lines"]
+                del pc
+            else:
+                if count:
+                    self.vocab = build_vocab(corpus, self.min_count, self.max_vocab)
+                    _release_memory()
+                bad = getattr(self.vocab, "bad_lines", 0)
+                _, offsets = encode_corpus(corpus, self.vocab, idfile)
+            _release_memory()
+            self.sampler.fit(self.vocab.counts, keys=self.vocab.words, n_rows=len(self.vocab))
             prep_seconds = time.perf_counter() - t_start
             if self.W_in is None or first_epoch == 0:
                 self.W_in, self.W_out = init_weights(len(self.vocab), cfg.dim, cfg.seed)
@@ -357,7 +395,8 @@ class Word2Vec:
                                   on_epoch_end=on_epoch_end, progress=progress)
         self.stats = dict(st, vocab_size=len(self.vocab), raw_words=self.vocab.raw_words,
                           corpus_lines=self.vocab.lines, bad_utf8_lines=bad,
-                          prep_seconds=prep_seconds, start_epoch=first_epoch, negatives=self.sampler.mode,
+                          prep_seconds=prep_seconds, prep=prep, start_epoch=first_epoch,
+                          negatives=self.sampler.mode,
                           arch=cfg.arch, threads=cfg.threads)
         return self
 

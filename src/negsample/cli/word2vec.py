@@ -3,8 +3,10 @@ evaluate.py (parse, call, print)."""
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from importlib import resources
+from pathlib import Path
 
 from .._common import NegsampleError
 from ._options import (adaptive_kwargs, add_adaptive, add_negatives, add_output, add_run_options, print_json,
@@ -27,7 +29,9 @@ def add_cli(subparsers):
     sub = p.add_subparsers(dest="w2v_command", metavar="SUBCOMMAND")
 
     t = subparser(sub, "train", help="train word vectors on a corpus (plain, .gz, .bz2, .xz; one sentence per line)")
-    t.add_argument("corpus", help="the corpus file")
+    t.add_argument("corpus", nargs="+",
+                   help="the corpus: one or more files, or a directory whose files are read in name order "
+                        "(gensim's PathLineSentences), as one corpus")
     add_output(t, help="vectors file to write (word2vec C format)")
     t.add_argument("--format", choices=["binary", "text"], default="binary", help="vectors file format")
     add_training_args(t)
@@ -83,10 +87,19 @@ def add_training_args(t, defaults=None):
     t.add_argument("--sample", type=float, default=d["sample"], help=SAMPLE_HELP)
     t.add_argument("--min-count", type=int, default=d["min_count"], help="drop words seen fewer times")
     t.add_argument("--max-vocab", type=int, default=None, help="keep at most this many words (most frequent)")
+    t.add_argument("--max-types", type=int, default=20_000_000,
+                   help="bound on the distinct tokens held while counting: beyond it the rarest are pruned "
+                        "(the C tool's ReduceVocab; their counts become undercounts, see docs/word2vec.md)")
     t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the corpus")
     t.add_argument("--lr", type=float, default=None,
                    help="initial learning rate (default 0.025 for skip-gram, 0.05 for CBOW)")
     t.add_argument("--min-lr", type=float, default=0.0001, help="final learning rate (linear decay)")
+    t.add_argument("--block", type=int, default=None,
+                   help="skip-gram with shared negatives: consecutive centre words whose windows share one set "
+                        "of negatives (context combining; 1 = one set per window, pWord2Vec's scheme)")
+    t.add_argument("--no-prefetch", dest="prefetch", action="store_false",
+                   help="skip-gram with shared negatives: do not plan the next window ahead and prefetch its "
+                        "rows (same results, for timing comparisons)")
     t.add_argument("--arch", choices=["skipgram", "cbow"], default="skipgram",
                    help="skip-gram, or CBOW (the mean of the context vectors predicts the centre)")
 
@@ -140,8 +153,9 @@ def model_from_args(args):
     from ..word2vec import Word2Vec
 
     return Word2Vec(dim=args.dim, window=args.window, sample=args.sample, min_count=args.min_count,
-                    max_vocab=args.max_vocab, epochs=args.epochs, lr=args.lr, min_lr=args.min_lr,
-                    threads=args.threads, seed=args.seed, negatives=sampler_from_args(args), arch=args.arch)
+                    max_vocab=args.max_vocab, max_types=args.max_types, epochs=args.epochs, lr=args.lr,
+                    min_lr=args.min_lr, block=args.block, prefetch=args.prefetch, threads=args.threads,
+                    seed=args.seed, negatives=sampler_from_args(args), arch=args.arch)
 
 
 def cmd_train(args):
@@ -149,25 +163,33 @@ def cmd_train(args):
 
     if args.resume and not args.checkpoint_dir:
         raise NegsampleError("--resume needs --checkpoint-dir")
-    check_output_path(args.output, inputs=[args.corpus], what="output")
+    from ..word2vec import file_corpus
+
+    corpus = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
+    inputs = file_corpus(corpus)
+    check_output_path(args.output, inputs=inputs, what="output")
     if args.save_model:
-        check_output_path(args.save_model, inputs=[args.corpus, args.output], what="model")
+        check_output_path(args.save_model, inputs=inputs + [args.output], what="model")
         if args.save_model == args.output:
             raise NegsampleError("--save-model and --output must be different files")
     model = model_from_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(args.corpus, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+        model.fit(corpus, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                   progress=not (args.quiet or args.json))
     for w in caught:
         print(f"negsample: warning: {w.message}", file=sys.stderr)
-    model.save_vectors(args.output, binary=args.format == "binary", inputs=[args.corpus])
+    t_write = time.perf_counter()
+    model.save_vectors(args.output, binary=args.format == "binary", inputs=inputs)
+    write_seconds = time.perf_counter() - t_write
     if args.save_model:
         model.save(args.save_model)
     st = model.stats
     summary = {k: st.get(k) for k in ("words_per_sec", "train_seconds", "vocab_size", "raw_words", "loss",
                                       "epochs_run", "start_epoch", "prep_seconds", "bad_utf8_lines",
-                                      "negatives", "arch", "threads", "epoch_losses", "kernel_backend", "filter")}
+                                      "negatives", "arch", "threads", "epoch_losses", "kernel_backend", "filter",
+                                      "prep", "block", "logits", "kernel_seconds")}
+    summary["write_seconds"] = write_seconds
     summary["output"] = args.output
     if args.json:
         print_json(summary)

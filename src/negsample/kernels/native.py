@@ -46,7 +46,8 @@ from .._common import NegsampleError
 from . import signatures as sig
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py")
+_SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py", "corpus.py",
+            "corpus_layout.py", "sgns_layout.py")
 _lock = threading.Lock()
 log = logging.getLogger("negsample")
 _state: dict = {}          # "lib": CDLL or None, "reason": why not native, "path": library path
@@ -330,7 +331,7 @@ def check_sgns_inputs(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, ali
 
 
 def _sgns_call(name, W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window, negative, lr,
-               seed, stats, scratch, extra=()):
+               seed, stats, scratch, extra=(), scalars=None):
     """Run kernel ``name`` natively (validate, carve the scratch, call) or, without the library,
     through the numba JIT. ``scratch``: {name: (shape, dtype)} after the sentence buffer."""
     lib = load()
@@ -346,7 +347,7 @@ def _sgns_call(name, W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alia
     bufs = _scratch(((maxlen + 1,), np.int32), *scratch.values())
     values = dict(W_in=W_in, W_out=W_out, ids=ids, offsets=offsets, s_begin=s_begin, s_end=s_end, keep=keep,
                   prob=prob, alias=alias, filt=filt, window=window, negative=negative, lr=float(lr),
-                  seed=int(seed), stats=stats, **dict(zip(names, bufs)))
+                  seed=int(seed), stats=stats, **dict(zip(names, bufs)), **(scalars or {}))
     return int(_call(name, values))
 
 
@@ -360,6 +361,24 @@ def sgns_shared(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, fi
                "v": ((d,), np.float32), "gs": ((T,), np.float32)}
     return _sgns_call("sgns_shared", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window,
                       negative, lr, seed, stats, scratch, (max_batch,))
+
+
+def sgns_block(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,
+               window, negative, lr, seed, stats, block=4, block_negatives=0, prefetch=1):
+    """Context-combining SGNS (same arguments and result as ``sgns.sgns_block``), native when
+    available, else the numba JIT kernel."""
+    from .sgns_layout import block_scratch
+
+    if not isinstance(stats, np.ndarray) or stats.shape[0] < 12:
+        raise NegsampleError("sgns_block needs 12 stats entries (the 11 of the other kernels and logits computed)")
+    block, prefetch = int(block), int(prefetch)
+    K = int(block_negatives) if int(block_negatives) > 0 else int(negative)
+    if block < 1 or K < 1:
+        raise NegsampleError(f"block and block_negatives must be >= 1, got {block} and {K}")
+    scratch = {name: (shape, dt) for name, shape, dt in block_scratch(W_in.shape[-1], int(window), block, K)}
+    return _sgns_call("sgns_block", W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt, window,
+                      negative, lr, seed, stats, scratch, (block, K, prefetch),
+                      scalars=dict(block=block, block_negatives=K, prefetch=prefetch))
 
 
 def sgns_per_example(W_in, W_out, ids, offsets, s_begin, s_end, keep, prob, alias, filt,

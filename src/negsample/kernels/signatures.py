@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "u64": np.uint64}
+_DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "u64": np.uint64,
+           "u8": np.uint8}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,13 @@ KERNELS = {
         Arr("valid", "f32", ("T",), out=True), Arr("U", "f32", ("T", "d"), out=True),
         Arr("dU", "f32", ("T", "d"), out=True), Arr("acc", "f32", ("d",), out=True),
         Arr("v", "f32", ("d",), out=True), Arr("gs", "f32", ("T",), out=True))),
+    "sgns_block": Kernel("sgns", "sgns_block_core", _SGNS_COMMON + (
+        Scalar("block", "i64"), Scalar("block_negatives", "i64"), Scalar("prefetch", "i64"),
+        Arr("lo_", "i64", ("n_plan",), out=True), Arr("hi_", "i64", ("n_plan",), out=True),
+        Arr("inp", "i64", ("n_inp",), out=True), Arr("inw", "i64", ("n_inp",), out=True),
+        Arr("tgt", "i32", ("n_tgt",), out=True), Arr("valid", "f32", ("n_tgt",), out=True),
+        Arr("U", "f32", ("TG", "d"), out=True), Arr("V", "f32", ("NI", "d"), out=True),
+        Arr("G", "f32", ("NI", "TG"), out=True))),
     "sgns_per_example": Kernel("sgns", "sgns_per_example_core", _SGNS_COMMON + (
         Arr("neu1e", "f32", ("d",), out=True),)),
     "cbow": Kernel("sgns", "cbow_core", _SGNS_COMMON + (
@@ -78,6 +86,37 @@ KERNELS = {
         Arr("p", "f64", ("n",)), Arr("prob", "f64", ("n",), out=True), Arr("alias", "i64", ("n",), out=True),
         Arr("scaled", "f64", ("n",), out=True), Arr("small", "i64", ("n",), out=True),
         Arr("large", "i64", ("n",), out=True)), ret="void"),
+    # corpus preparation (negsample.corpus): a64 and a8 are the same arena as words and bytes
+    "corpus_scan": Kernel("corpus", "scan_core", (
+        Arr("buf", "u8", ("n_buf",)), Scalar("n", "i64"), Scalar("final", "i64"),
+        Arr("state", "i64", ("n_state",), out=True), Arr("slots", "i64", ("n_slots",), out=True),
+        Arr("a64", "i64", ("n_words",), out=True), Arr("a8", "u8", ("n_bytes",), out=True),
+        Arr("rec", "i64", ("n_rec",), out=True), Arr("tok", "u8", ("n_tok",), out=True),
+        Arr("out_ids", "i32", ("n_out",), out=True), Arr("out_lens", "i64", ("n_lens",), out=True),
+        Arr("bst", "i64", ("B",), out=True), Arr("blen", "i64", ("B",), out=True),
+        Arr("bh", "u64", ("B",), out=True)), ret="i64"),
+    "corpus_last_break": Kernel("corpus", "last_break", (Arr("buf", "u8", ("n_buf",)), Scalar("n", "i64")),
+                                ret="i64"),
+    "corpus_rehash": Kernel("corpus", "rehash_core", (
+        Arr("slots", "i64", ("n_slots",), out=True), Arr("a64", "i64", ("n_words",)), Arr("a8", "u8", ("n_bytes",)),
+        Arr("rec", "i64", ("n_rec",)), Scalar("n_ent", "i64")), ret="i64"),
+    "corpus_prune": Kernel("corpus", "prune_core", (
+        Scalar("min_reduce", "i64"), Arr("state", "i64", ("n_state",), out=True),
+        Arr("slots", "i64", ("n_slots",), out=True), Arr("a64", "i64", ("n_words",), out=True),
+        Arr("a8", "u8", ("n_bytes",), out=True), Arr("rec", "i64", ("n_rec",), out=True)), ret="i64"),
+    "corpus_counts": Kernel("corpus", "counts_core", (
+        Arr("a64", "i64", ("n_words",)), Arr("rec", "i64", ("n_rec",)), Scalar("n_ent", "i64"),
+        Arr("counts", "i64", ("n_counts",), out=True), Arr("lengths", "i64", ("n_counts",), out=True)), ret="i64"),
+    "corpus_gather": Kernel("corpus", "gather_core", (
+        Arr("a8", "u8", ("n_bytes",)), Arr("a64", "i64", ("n_words",)), Arr("rec", "i64", ("n_rec",)),
+        Arr("entries", "i64", ("n_entries",)), Arr("out", "u8", ("n_out",), out=True)), ret="i64"),
+    "corpus_set_ids": Kernel("corpus", "set_ids_core", (
+        Arr("a64", "i64", ("n_words",), out=True), Arr("rec", "i64", ("n_rec",)), Scalar("n_ent", "i64"),
+        Arr("to_final", "i32", ("n_map",))), ret="i64"),
+    "corpus_remap": Kernel("corpus", "remap_core", (
+        Arr("ids", "i32", ("n_ids",), out=True), Scalar("n", "i64"), Arr("lens", "i64", ("n_lens",)),
+        Scalar("n_lens_used", "i64"), Arr("to_final", "i32", ("n_map",)), Arr("rstate", "i64", ("n_rstate",), out=True),
+        Arr("offsets", "i64", ("n_offsets",), out=True)), ret="i64"),
 }
 
 
