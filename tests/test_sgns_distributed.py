@@ -212,13 +212,13 @@ def test_two_processes_agree_match_one_process_and_report_sync_volume(tmp_path):
     rows = [min(V, 8 << ((g + 1) & -(g + 1)).bit_length() - 1) for g in range(n - 1)] + [V]
     assert s["bytes_merged_per_epoch"] == sum(rows) * dim * 4 * 2
     assert s["syncs"] == n * SETTINGS["epochs"] and s["bytes_merged"] == SETTINGS["epochs"] * s["bytes_merged_per_epoch"]
-    assert 0 <= s["sync_share"] < 1 and s["transfer_seconds"] > 0
+    assert 0 <= s["sync_share"] < 1 and s["collective_seconds"] > 0
     assert sum(d["shard_tokens"]) == int(ref.counts.sum()) and d["world_size"] == 2
 
 
-def test_averaging_merge_also_agrees(tmp_path):
+def test_averaging_merge_with_threads_also_agrees(tmp_path):
     corpus = write(tmp_path / "planted.txt", planted(800))
-    res = launch(train, tmp_path, corpus=corpus, settings=dict(SETTINGS, epochs=2),
+    res = launch(train, tmp_path, corpus=corpus, settings=dict(SETTINGS, epochs=2, threads=2),
                  sync=dict(sync_words=1000, hot_words=8, merge="average"))
     _ok(res)
     run = _run_dir(tmp_path)

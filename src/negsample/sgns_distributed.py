@@ -33,8 +33,8 @@ W processes (ranks), each with its own threads (the ordinary SGNS engine, ``negs
 A non-finite score on any rank stops all of them at the next sync point (a flag all-reduced with
 the merge); a peer that dies or stops answering makes the collectives fail (gloo notices a closed
 connection at once, a silent peer after ``timeout`` seconds) with a NegsampleError, never a hang.
-Reported: bytes merged per epoch, seconds in collectives (waiting for the slowest rank and
-transferring), their share of the training time, global words/s.
+Reported: bytes merged per epoch, seconds synchronising (packing the rows and the all-reduce,
+which includes waiting for the slowest rank), their share of the training time, global words/s.
 """
 from __future__ import annotations
 
@@ -342,9 +342,13 @@ def _trailing_zeros(n: int) -> int:
 class ModelSync:
     """The ``sync`` hook of ``sgns.train_epochs``: merges the first R rows of W_in and W_out over
     the process group at each sync point (module docstring: schedule and merge rules) and
-    accounts for the bytes and seconds spent."""
+    accounts for the bytes and seconds spent.
 
-    def __init__(self, group, W_in, W_out, sync_words, hot_words, merge="sum"):
+    One all_reduce per sync point: the rows of both matrices (their deltas for ``merge="sum"``)
+    and the divergence flag packed in one float32 buffer; a merge larger than ``piece_bytes`` (the
+    full one at the end of an epoch) goes in pieces, so the buffer stays small."""
+
+    def __init__(self, group, W_in, W_out, sync_words, hot_words, merge="sum", piece_bytes=32 << 20):
         if merge not in MERGES:
             raise NegsampleError(f"merge must be one of {MERGES}, got {merge!r}")
         self.group = group
@@ -354,11 +358,13 @@ class ModelSync:
         self.merge = merge
         self.base = tuple(W.copy() for W in self.W) if merge == "sum" else None
         self.V, self.dim = W_in.shape
+        self.piece_rows = max(1, piece_bytes // (2 * self.dim * 4))
+        self.buffer = np.empty(2 * min(self.V, self.piece_rows) * self.dim + 1, dtype=np.float32)
         self.n_sync = 1
         self.syncs = 0
         self.rows = 0
-        self.wait_seconds = 0.0
-        self.transfer_seconds = 0.0
+        self.pack_seconds = 0.0
+        self.collective_seconds = 0.0
         self.rows_per_epoch = None
 
     def rows_at(self, g: int) -> int:
@@ -387,42 +393,53 @@ class ModelSync:
 
     def __call__(self, epoch, g, diverged) -> bool:
         t0 = time.perf_counter()
-        flag = torch.tensor([1 if diverged else 0], dtype=torch.int64)
-        if self.group.all_reduce(flag, "max", what=f"sync point {g + 1} of epoch {epoch + 1}").item():
-            return True
-        t1 = time.perf_counter()
         rows = self.rows_at(g)
-        self.merge_rows(rows, what=f"the model merge at sync point {g + 1} of epoch {epoch + 1}")
-        self.wait_seconds += t1 - t0
-        self.transfer_seconds += time.perf_counter() - t1
+        what = f"the model merge at sync point {g + 1} of epoch {epoch + 1}"
+        for lo in range(0, rows, self.piece_rows):
+            hi = min(rows, lo + self.piece_rows)
+            first = lo == 0
+            n = (hi - lo) * self.dim
+            buf = self.buffer[:2 * n + 1]
+            for k, W in enumerate(self.W):
+                part = buf[k * n:(k + 1) * n].reshape(hi - lo, self.dim)
+                if self.merge == "sum":
+                    np.subtract(W[lo:hi], self.base[k][lo:hi], out=part)   # this rank's updates since the last merge
+                else:
+                    part[...] = W[lo:hi]
+            buf[-1] = 1.0 if (first and diverged) else 0.0
+            t1 = time.perf_counter()
+            self.group.all_reduce(torch.from_numpy(buf), "sum", what=what)
+            t2 = time.perf_counter()
+            self.pack_seconds += t1 - t0
+            self.collective_seconds += t2 - t1
+            if first and buf[-1] > 0:            # some process diverged: every process stops here
+                return True
+            for k, W in enumerate(self.W):
+                part = buf[k * n:(k + 1) * n].reshape(hi - lo, self.dim)
+                if self.merge == "sum":
+                    np.add(self.base[k][lo:hi], part, out=W[lo:hi])
+                    self.base[k][lo:hi] = W[lo:hi]
+                else:
+                    np.multiply(part, np.float32(1.0 / self.group.world), out=W[lo:hi])
+            t0 = time.perf_counter()
+            self.pack_seconds += t0 - t2
         self.syncs += 1
         self.rows += rows
         return False
 
-    def merge_rows(self, rows, what="the model merge"):
-        world = self.group.world
-        for k, W in enumerate(self.W):
-            view = W[:rows]
-            if self.merge == "sum":
-                base = self.base[k][:rows]
-                view -= base                              # this rank's updates since the last merge
-                self.group.all_reduce(torch.from_numpy(view), "sum", what=what)
-                view += base
-                base[...] = view
-            else:
-                self.group.all_reduce(torch.from_numpy(view), "sum", what=what)
-                view *= np.float32(1.0 / world)
-
     def stats(self, train_seconds, epochs_run) -> dict:
-        row_bytes = 2 * self.dim * 4                      # a row of W_in and of W_out, float32
+        """Bytes merged (model rows of both matrices, float32; a ring all-reduce sends about
+        2 (W - 1) / W times that per process) and seconds: packing / unpacking the rows, and in
+        the all-reduce (which includes waiting for the slowest process)."""
+        row_bytes = 2 * self.dim * 4
         world = self.group.world
         per_epoch = (self.rows_per_epoch or 0) * row_bytes
-        seconds = self.wait_seconds + self.transfer_seconds
+        seconds = self.pack_seconds + self.collective_seconds
         return {"merge": self.merge, "sync_words": self.sync_words, "hot_words": self.hot_words,
                 "points_per_epoch": self.n_sync, "syncs": self.syncs,
                 "bytes_merged_per_epoch": per_epoch, "bytes_merged": self.rows * row_bytes,
                 "ring_bytes_sent_per_epoch": per_epoch * 2 * (world - 1) / world,
-                "wait_seconds": self.wait_seconds, "transfer_seconds": self.transfer_seconds,
+                "pack_seconds": self.pack_seconds, "collective_seconds": self.collective_seconds,
                 "sync_seconds": seconds, "sync_share": seconds / train_seconds if train_seconds > 0 else float("nan"),
                 "epochs": epochs_run}
 
@@ -509,11 +526,11 @@ def fit_distributed(model, corpus, checkpoint_dir=None, resume=False, progress=T
                                  "processes or a larger corpus")
         prep_seconds = time.perf_counter() - t_start
         # each rank's own RNG streams (rank 0 keeps the seed: one process = the ordinary trainer);
-        # chunks small enough that a sync group holds several per thread
+        # with several threads, chunks small enough that a sync group holds several per thread
+        chunk = sync_words if cfg.threads == 1 else sync_words // (4 * cfg.threads)
         run_cfg = dataclasses.replace(
             cfg, seed=cfg.seed if rank == 0 else stream_seed(cfg.seed, 0x5D15, rank) % (1 << 62),
-            chunk_words=cfg.chunk_words if world == 1 else
-            max(1000, min(cfg.chunk_words, sync_words // (8 * cfg.threads))))
+            chunk_words=cfg.chunk_words if world == 1 else max(1000, min(cfg.chunk_words, chunk)))
         sync = ModelSync(group, model.W_in, model.W_out, sync_words, hot_words, merge) if world > 1 else None
 
         def on_epoch_end(epoch, loss):
@@ -536,20 +553,20 @@ def fit_distributed(model, corpus, checkpoint_dir=None, resume=False, progress=T
     sync_stats = sync.stats(st["train_seconds"], st["epochs_run"]) if sync is not None else None
     every = group.all_gather_object({"train_seconds": st["train_seconds"], "raw": st["raw_words_trained"],
                                      "loss": st["loss"], "epoch_losses": st["epoch_losses"], "sync": sync_stats,
-                                     "tokens": shard_tokens}, what="the final statistics")
+                                     "tokens": shard_tokens, "shard_raw": shard_raw}, what="the final statistics")
     wall = max(e["train_seconds"] for e in every)
     raw_total = sum(e["raw"] for e in every)
     losses = [e["epoch_losses"] for e in every]
     epoch_losses = [float(np.mean(x)) for x in zip(*losses)] if losses and losses[0] else []
     dist_stats = {"world_size": world, "rank": rank, "shard_mode": plan["mode"],
-                  "shard_tokens": [e["tokens"] for e in every],
+                  "shard_tokens": [e["tokens"] for e in every], "shard_raw_words": [e["shard_raw"] for e in every],
                   "rank_train_seconds": [e["train_seconds"] for e in every]}
     if sync_stats is not None:
-        waits = [e["sync"]["wait_seconds"] for e in every]
-        transfers = [e["sync"]["transfer_seconds"] for e in every]
-        sync_stats = dict(sync_stats, wait_seconds_per_rank=waits, transfer_seconds_per_rank=transfers,
-                          sync_share=float(np.mean([(w + t) / e["train_seconds"] if e["train_seconds"] else 0.0
-                                                    for w, t, e in zip(waits, transfers, every)])))
+        syncs = [e["sync"]["sync_seconds"] for e in every]
+        sync_stats = dict(sync_stats, sync_seconds_per_rank=syncs,
+                          collective_seconds_per_rank=[e["sync"]["collective_seconds"] for e in every],
+                          sync_share=float(np.mean([x / e["train_seconds"] if e["train_seconds"] else 0.0
+                                                    for x, e in zip(syncs, every)])))
     model.stats = dict(st, words_per_sec=raw_total / wall if wall > 0 else float("nan"), train_seconds=wall,
                        raw_words_trained=raw_total, rank_words_per_sec=st["words_per_sec"],
                        epoch_losses=epoch_losses, loss=epoch_losses[-1] if epoch_losses else float("nan"),
