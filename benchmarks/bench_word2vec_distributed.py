@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_word2vec_distributed.py                  # full run (issue 19)
     .venv/bin/python benchmarks/bench_word2vec_distributed.py --max-lines 100000 --epochs 1   # quick look
     .venv/bin/python benchmarks/bench_word2vec_distributed.py --variant avg:--sync-merge=average \\
-        --variant s1m:--sync-words=1000000                                       # more 2-process settings
+        --variant s1m:--sync-words=1000000 --variant four:nproc=4              # more distributed settings
 
 Same corpus and settings as bench_word2vec.py (corpus-en decompressed to a plain file, so the
 processes split it by byte ranges; skip-gram, dim 100, window 5, negative 5, sample 1e-4,
@@ -51,50 +51,59 @@ def schedule_rows(points, hot, V):
     return [V if g == points - 1 else min(V, hot << (((g + 1) & -(g + 1)).bit_length() - 1)) for g in range(points)]
 
 
-def project(rate_per_core, V, dim, raw_words, tokens, hot, nodes, gbit, cores=32, thread_eff=0.95,
-            period=0.1, latency=None):
-    """Epoch time of N nodes x `cores` cores: compute T / (N c r eta) plus, at each sync point,
-    ring all-reduces of the merged rows (2 (N-1)/N x bytes / bandwidth + 2 (N-1) latency per
-    collective, 3 collectives: the flag, W_in rows, W_out rows). Sync points every
-    S = c r eta x period words per node (pWord2Vec's 0.1 s), rows by the doubling schedule."""
+def project(rate_per_core, V, dim, raw_words, tokens, hot, nodes, gbit, sync_words, cores=32, thread_eff=0.95,
+            latency=None):
+    """One epoch on `nodes` nodes of `cores` cores (one process of `cores` threads per node):
+    compute T / (N c r eta) plus, at each of the ceil(T_iv / (N S)) sync points, one ring
+    all-reduce of the merged rows: 2 (N-1)/N x 8 dim R_g bytes / bandwidth + 2 (N-1) latency
+    (R_g by the doubling schedule from `hot`, all V rows at the last point)."""
     bw = gbit * 1e9 / 8
     alpha = latency if latency is not None else (30e-6 if gbit <= 10 else 10e-6)
-    node_rate = cores * rate_per_core * thread_eff
-    t_one = raw_words / node_rate
+    t_one = raw_words / (cores * rate_per_core * thread_eff)
     t_c = t_one / nodes
     if nodes == 1:
         return {"nodes": 1, "epoch_seconds": t_c, "speedup": 1.0, "sync_share": 0.0, "bytes_per_node": 0.0,
-                "points": 0}
-    S = node_rate * period * tokens / raw_words          # in-vocabulary words per node per period
-    points = max(1, -(-int(tokens / nodes) // int(S)))
+                "points": 0, "period": float("nan")}
+    points = max(1, -(-int(tokens / nodes) // int(sync_words)))
     rows = schedule_rows(points, hot, V)
     ring = 2 * (nodes - 1) / nodes
-    t_s = sum(ring * 8 * dim * r / bw + 3 * 2 * (nodes - 1) * alpha for r in rows)
+    t_s = sum(ring * 8 * dim * r / bw + 2 * (nodes - 1) * alpha for r in rows)
     return {"nodes": nodes, "epoch_seconds": t_c + t_s, "speedup": t_one / (t_c + t_s),
-            "sync_share": t_s / (t_c + t_s), "bytes_per_node": ring * 8 * dim * sum(rows), "points": points}
+            "sync_share": t_s / (t_c + t_s), "bytes_per_node": ring * 8 * dim * sum(rows), "points": points,
+            "period": t_c / points}
 
 
-def print_projection(res, dim=100, cores=32):
+def print_projection(res, dim=100, cores=32, rate=None):
     d, sy = res["distributed"], res["sync"]
-    rate = sum(res["compute_words_per_sec_per_process"]) / len(res["compute_words_per_sec_per_process"])
+    measured = sum(res["compute_words_per_sec_per_process"]) / len(res["compute_words_per_sec_per_process"])
+    rate = measured if rate is None else rate
     V, raw, tokens = res["vocab_size"], res["raw_words"], sum(d["shard_tokens"])
-    print(f"
-scaling model: measured compute {rate:,.0f} words/s per core (1 thread per process, sync excluded); "
-          f"measured merge volume {sy['bytes_merged_per_epoch'] / 2**20:,.1f} MiB per epoch per process with 2 "
-          f"processes (S={sy['sync_words']:,}, H={sy['hot_words']}); assumed {cores} cores per node at 0.95 thread "
-          "efficiency, sync period 0.1 s, ring all-reduce, latency 30 us (10 Gbit) / 10 us (100 Gbit)")
+    print(f"\nscaling model: {rate:,.0f} words/s per core (measured here: {measured:,.0f} per process, sync "
+          f"excluded); measured merge volume {sy['bytes_merged_per_epoch'] / 2**20:,.1f} MiB per epoch per process "
+          f"with {d['world_size']} processes (S={sy['sync_words']:,}, H={sy['hot_words']}); assumed {cores} cores "
+          "per node (one process of 32 threads) at 0.95 thread efficiency, ring all-reduce, latency 30 us (10 Gbit) "
+          "/ 10 us (100 Gbit)")
+    node_rate = cores * rate * 0.95
+    regimes = [(f"S = {sy['sync_words']:,} words per node (the tested setting), H = {sy['hot_words']}",
+                lambda tok_raw: sy["sync_words"], sy["hot_words"]),
+               ("S = 0.1 s of a node's words (pWord2Vec's period), H = 1024",
+                lambda tok_raw: node_rate * 0.1 * tok_raw, 1024)]
     workloads = [("corpus-en", V, dim, raw, tokens), ("1e9 words, corpus-en's V and dim", V, dim, 1e9, 1e9 * tokens / raw),
                  ("1e9 words, V=1e6, dim 300", 1_000_000, 300, 1e9, 1e9 * tokens / raw)]
-    for name, V_, dim_, raw_, tok_ in workloads:
-        print(f"  {name}:")
-        for gbit in (10, 100):
-            cells = []
-            for n in (8, 32, 128):
-                p = project(rate, V_, dim_, raw_, tok_, sy["hot_words"], n, gbit, cores=cores)
-                cells.append(f"{n:>3} nodes {p['speedup']:6.1f}x ({100 * p['speedup'] / n:3.0f}%, sync "
-                             f"{100 * p['sync_share']:3.0f}%, {p['bytes_per_node'] / 2**20:8,.0f} MiB/epoch)")
-            t1 = project(rate, V_, dim_, raw_, tok_, sy["hot_words"], 1, gbit, cores=cores)["epoch_seconds"]
-            print(f"    {gbit:>3} Gbit (1 node: {t1:8.1f} s/epoch): " + "; ".join(cells))
+    for label, S_of, hot in regimes:
+        print(f" {label}:")
+        for name, V_, dim_, raw_, tok_ in workloads:
+            S = S_of(tok_ / raw_)
+            t1 = project(rate, V_, dim_, raw_, tok_, hot, 1, 10, S, cores=cores)["epoch_seconds"]
+            print(f"  {name} (1 node: {t1:,.1f} s/epoch, S = {S:,.0f} in-vocabulary words):")
+            for gbit in (10, 100):
+                cells = []
+                for n in (8, 32, 128):
+                    p = project(rate, V_, dim_, raw_, tok_, hot, n, gbit, S, cores=cores)
+                    cells.append(f"{n:>3} nodes {p['speedup']:6.1f}x ({100 * p['speedup'] / n:3.0f}%, sync "
+                                 f"{100 * p['sync_share']:3.0f}%, {p['bytes_per_node'] / 2**20:7,.0f} MiB/epoch, "
+                                 f"period {1e3 * p['period']:6.2f} ms)")
+                print(f"    {gbit:>3} Gbit: " + "; ".join(cells))
 
 
 def run(name, cmd, env):
@@ -117,16 +126,18 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--max-lines", type=int, default=None, help="use only the first N lines (quick runs)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:ARGS",
-                    help="another 2-process run with extra CLI arguments (comma-separated), e.g. "
-                         "avg:--sync-merge=average")
+                    help="another distributed run with extra CLI arguments (comma-separated; nproc=N sets the "
+                         "number of processes, default 2), e.g. avg:--sync-merge=average or four:nproc=4")
     ap.add_argument("--skip-single", action="store_true", help="only the 2-process runs")
     ap.add_argument("--json-out", help="also write all results to this JSON file")
     ap.add_argument("--project", metavar="JSON", help="only print the scaling model from a --json-out file")
+    ap.add_argument("--rate", type=float, help="with --project: words/s per core to assume instead of the measured")
+    ap.add_argument("--run", default="2 processes x 1 thread", help="with --project: the run whose sync to use")
     args = ap.parse_args()
     if args.project:
         with open(args.project) as fh:
             results = json.load(fh)
-        print_projection(next(r for r in results if r.get("sync") and r["name"] == "2 processes x 1 thread"))
+        print_projection(next(r for r in results if r.get("sync") and r["name"] == args.run), rate=args.rate)
         return
     if not os.path.exists(args.corpus):
         raise SystemExit(f"corpus not found: {args.corpus} (needs ../shared/data)")
@@ -155,8 +166,12 @@ def main():
     runs.append(("2 processes x 1 thread", torchrun + ["-m", "negsample"] + common + ["--threads", "1", "--distributed"]))
     for v in args.variant:
         name, _, extra = v.partition(":")
-        runs.append((f"2x1 {name}", torchrun + ["-m", "negsample"] + common + ["--threads", "1", "--distributed"]
-                     + [a for a in extra.split(",") if a]))
+        extra = [a for a in extra.split(",") if a]
+        nproc = next((a.split("=")[1] for a in extra if a.startswith("nproc=")), "2")
+        extra = [a for a in extra if not a.startswith("nproc=")]
+        launcher = torchrun[:-1] + [nproc]
+        runs.append((f"{nproc}x1 {name}", launcher + ["-m", "negsample"] + common + ["--threads", "1", "--distributed"]
+                     + extra))
     results = []
     for name, cmd in runs:
         out = os.path.join(workdir, f"v{len(results)}.bin")
@@ -173,11 +188,12 @@ def main():
             compute = [t - x for t, x in zip(d["rank_train_seconds"], sy["sync_seconds_per_rank"])]
             res["compute_words_per_sec_per_process"] = [r * res["epochs_run"] / c
                                                         for r, c in zip(d["shard_raw_words"], compute)]
+            n = d["world_size"]
             line += (f"\n  {'':<24} sync: {sy['points_per_epoch']} points/epoch, "
                      f"{sy['bytes_merged_per_epoch'] / 2**20:,.1f} MiB merged per epoch per process, "
                      f"{100 * sy['sync_share']:.1f}% of the time synchronising (all-reduce, waits included: "
                      f"{', '.join(f'{x:.1f}' for x in sy['collective_seconds_per_rank'])} s per rank); compute-only {', '.join(f'{x:,.0f}' for x in res['compute_words_per_sec_per_process'])}"
-                     f" words/s per process; shards {d['shard_tokens']} tokens")
+                     f" words/s per process; {n} shards of {min(d['shard_tokens']):,}-{max(d['shard_tokens']):,} tokens")
         print(line, flush=True)
     if not args.skip_single and len(results) > 1:
         s = results[0]

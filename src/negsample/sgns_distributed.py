@@ -60,8 +60,8 @@ from .kernels.streams import stream_seed
 __all__ = ["fit_distributed", "init_from_env", "corpus_files", "shard_plan", "ShardReader", "ModelSync",
            "DEFAULT_SYNC_WORDS", "DEFAULT_HOT_WORDS", "DEFAULT_TIMEOUT", "MERGES", "is_writer", "shutdown"]
 
-DEFAULT_SYNC_WORDS = 100_000
-DEFAULT_HOT_WORDS = 1024
+DEFAULT_SYNC_WORDS = 12_500
+DEFAULT_HOT_WORDS = 128
 DEFAULT_TIMEOUT = 1800.0
 MERGES = ("sum", "average")
 _ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")

@@ -100,10 +100,10 @@ def add_distributed_args(t):
                         "word2vec train ... --distributed; multi-node with torchrun's --nnodes / --rdzv-endpoint): "
                         "each process trains a shard of the corpus with --threads threads, rank 0 writes the output")
     g.add_argument("--sync-words", type=int, default=None, metavar="S",
-                   help="merge the models every S in-vocabulary words of each process (default 100000)")
+                   help="merge the models every S in-vocabulary words of each process (default 12500)")
     g.add_argument("--hot-words", type=int, default=None, metavar="H",
                    help="rows merged at every sync point: the H most frequent words (2H every second point, 4H "
-                        "every fourth, ...; all words at the end of each epoch) (default 1024)")
+                        "every fourth, ...; all words at the end of each epoch) (default 128)")
     g.add_argument("--sync-merge", choices=["sum", "average"], default=None,
                    help="merge rule: apply every process's updates (sum of deltas) or average the models "
                         "(pWord2Vec) (default sum)")
