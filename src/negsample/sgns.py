@@ -128,9 +128,15 @@ def _diverged(epoch, lr, cfg):
 
 
 def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cfg: SGNSConfig,
-                 raw_words_per_epoch, first_epoch=0, on_epoch_end=None, progress=True, desc="train"):
+                 raw_words_per_epoch, first_epoch=0, on_epoch_end=None, progress=True, desc="train",
+                 sync=None):
     """Run epochs first_epoch..cfg.epochs-1 in place on W_in / W_out with a fitted sampler.
-    ``ids``: an int32 array, an id-file path or an open descriptor of one. Returns run stats."""
+    ``ids``: an int32 array, an id-file path or an open descriptor of one. Returns run stats.
+
+    ``sync`` (distributed training, ``negsample.sgns_distributed``): ``sync.groups(chunks,
+    offsets)`` splits an epoch's chunks into consecutive groups [(c0, c1), ...]; after each group,
+    with every thread idle, ``sync(epoch, g, diverged)`` merges the model with the other
+    processes and returns True when any of them diverged (all processes then stop together)."""
     V = W_in.shape[0]
     prob, alias, filt = sampler.kernel_noise()
     if prob.shape[0] != V:
@@ -166,6 +172,7 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
         kernel = functools.partial(native.sgns_block, block=cfg.block, block_negatives=cfg.block_negatives,
                                    prefetch=int(cfg.prefetch))
     chunks = chunk_bounds(offsets, cfg.chunk_words)
+    groups = [(0, len(chunks))] if sync is None else sync.groups(chunks, offsets)
     chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
     tokens_per_epoch = float(offsets[-1])
     scale_raw = raw_words_per_epoch / tokens_per_epoch  # raw words per in-vocab token
@@ -212,16 +219,25 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
         for epoch in range(first_epoch, cfg.epochs):
             t0 = time.perf_counter()
             loss0, terms0 = state["loss"], state["terms"]
-            if cfg.threads == 1:
-                for ci in range(len(chunks)):
-                    run_chunk(epoch, ci)
-            else:
-                with ThreadPoolExecutor(max_workers=cfg.threads) as pool:
-                    try:
-                        list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
-                    except BaseException:
-                        state["abort"] = True      # interrupted: queued chunks return at once
-                        raise
+            pool = ThreadPoolExecutor(max_workers=cfg.threads) if cfg.threads > 1 else None
+            try:
+                for g, (c0, c1) in enumerate(groups):
+                    if pool is None:
+                        for ci in range(c0, c1):
+                            run_chunk(epoch, ci)
+                    else:
+                        list(pool.map(lambda ci: run_chunk(epoch, ci), range(c0, c1)))
+                    if sync is not None and sync(epoch, g, state["diverged"] is not None):
+                        if state["diverged"] is None:      # another process diverged
+                            state["diverged"] = (epoch, max(cfg.lr - (cfg.lr - cfg.min_lr) * state["done"]
+                                                            / total_tokens, cfg.min_lr))
+                        break
+            except BaseException:
+                state["abort"] = True      # interrupted: queued chunks return at once
+                raise
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True)
             train_seconds += time.perf_counter() - t0
             if state["diverged"] is not None:
                 raise _diverged(*state["diverged"], cfg)

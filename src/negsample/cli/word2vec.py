@@ -40,6 +40,7 @@ def add_cli(subparsers):
                    help="continue from the checkpoint in --checkpoint-dir (--epochs may be raised)")
     t.add_argument("--save-model", metavar="PATH", help="also save the whole model (for Word2Vec.load)")
     add_run_options(t)
+    add_distributed_args(t)
     t.set_defaults(func=cmd_train)
 
     e = subparser(sub, "eval", help="analogy accuracy and similarity correlation of a vectors file")
@@ -104,6 +105,25 @@ def add_training_args(t, defaults=None):
                    help="skip-gram, or CBOW (the mean of the context vectors predicts the centre)")
 
 
+def add_distributed_args(t):
+    """--distributed and its settings (docs/scaling.md, "word2vec across processes")."""
+    g = t.add_argument_group("distributed training (run under torchrun; needs torch)")
+    g.add_argument("--distributed", action="store_true",
+                   help="train with every process of a torchrun job (torchrun --nproc-per-node N -m negsample "
+                        "word2vec train ... --distributed; multi-node with torchrun's --nnodes / --rdzv-endpoint): "
+                        "each process trains a shard of the corpus with --threads threads, rank 0 writes the output")
+    g.add_argument("--sync-words", type=int, default=None, metavar="S",
+                   help="merge the models every S in-vocabulary words of each process (default 12500)")
+    g.add_argument("--hot-words", type=int, default=None, metavar="H",
+                   help="rows merged at every sync point: the H most frequent words (2H every second point, 4H "
+                        "every fourth, ...; all words at the end of each epoch) (default 128)")
+    g.add_argument("--sync-merge", choices=["sum", "average"], default=None,
+                   help="merge rule: apply every process's updates (sum of deltas) or average the models "
+                        "(pWord2Vec) (default sum)")
+    g.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up when a peer process does not answer for this long (default 1800)")
+
+
 def _read_word_values(path, what, numeric=True):
     from ..io import open_input
 
@@ -158,6 +178,23 @@ def model_from_args(args):
                     seed=args.seed, negatives=sampler_from_args(args), arch=args.arch)
 
 
+def _distributed_settings(args):
+    given = {k: getattr(args, k) for k in ("sync_words", "hot_words", "sync_merge", "dist_timeout")}
+    if not args.distributed:
+        used = [k for k, v in given.items() if v is not None]
+        if used:
+            raise NegsampleError(f"--{used[0].replace('_', '-')} needs --distributed")
+        return None
+    from .. import sgns_distributed as sd   # imports torch: a missing torch names the extra to install
+
+    if given["dist_timeout"] is not None and not given["dist_timeout"] > 0:
+        raise NegsampleError(f"--dist-timeout must be > 0, got {given['dist_timeout']}")
+    return dict(sync_words=sd.DEFAULT_SYNC_WORDS if given["sync_words"] is None else given["sync_words"],
+                hot_words=sd.DEFAULT_HOT_WORDS if given["hot_words"] is None else given["hot_words"],
+                merge=given["sync_merge"] or "sum",
+                timeout=sd.DEFAULT_TIMEOUT if given["dist_timeout"] is None else given["dist_timeout"])
+
+
 def cmd_train(args):
     from ..io import check_output_path
 
@@ -165,7 +202,10 @@ def cmd_train(args):
         raise NegsampleError("--resume needs --checkpoint-dir")
     from ..word2vec import file_corpus
 
+    dist_settings = _distributed_settings(args)
     corpus = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
+    if dist_settings is not None and not isinstance(corpus, str):
+        raise NegsampleError("--distributed takes one corpus file (it is split by byte ranges)")
     inputs = file_corpus(corpus)
     check_output_path(args.output, inputs=inputs, what="output")
     if args.save_model:
@@ -173,10 +213,23 @@ def cmd_train(args):
         if args.save_model == args.output:
             raise NegsampleError("--save-model and --output must be different files")
     model = model_from_args(args)
+    writer = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(corpus, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                  progress=not (args.quiet or args.json))
+        if dist_settings is None:
+            model.fit(corpus, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                      progress=not (args.quiet or args.json))
+        else:
+            from ..sgns_distributed import fit_distributed, is_writer, shutdown
+
+            try:
+                fit_distributed(model, corpus, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                                progress=not (args.quiet or args.json), **dist_settings)
+                writer = is_writer()
+            finally:
+                shutdown()
+    if not writer:              # another rank of a distributed run: rank 0 writes and reports
+        return 0
     for w in caught:
         print(f"negsample: warning: {w.message}", file=sys.stderr)
     t_write = time.perf_counter()
@@ -191,11 +244,20 @@ def cmd_train(args):
                                       "prep", "block", "logits", "kernel_seconds")}
     summary["write_seconds"] = write_seconds
     summary["output"] = args.output
+    if dist_settings is not None:
+        summary["distributed"] = st.get("distributed")
+        summary["sync"] = st.get("sync")
     if args.json:
         print_json(summary)
     else:
+        extra = ""
+        if dist_settings is not None:
+            sy = st.get("sync") or {}
+            extra = (f", {st['distributed']['world_size']} processes x {args.threads} threads" +
+                     (f", {sy['bytes_merged_per_epoch'] / 2**20:,.1f} MiB merged per epoch, "
+                      f"{100 * sy['sync_share']:.1f}% of the time in collectives" if sy else ""))
         say(args, f"trained {summary['vocab_size']} words x {args.dim} dims on {summary['raw_words']:,} raw words "
-                  f"in {summary['train_seconds']:.1f} s ({summary['words_per_sec']:,.0f} words/s, "
+                  f"in {summary['train_seconds']:.1f} s ({summary['words_per_sec']:,.0f} words/s{extra}, "
                   f"final loss {summary['loss']:.4f}); wrote {args.output}")
     return 0
 
