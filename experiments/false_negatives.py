@@ -39,7 +39,7 @@ METHODS = ("plain", "masked", "debiased", "temporal")
 SCALES = {
     "full": dict(rates=(0.02, 0.1, 0.25, 0.5), classes=20, items=4000, test_items=1000, session=20, steps=600,
                  batch=256, negative=16, same_session=0.5, seeds=3),
-    "ci": dict(rates=(0.5,), classes=20, items=1000, test_items=400, session=20, steps=120, batch=128, negative=16,
+    "ci": dict(rates=(0.5,), classes=20, items=1000, test_items=400, session=20, steps=100, batch=128, negative=16,
                same_session=0.5, seeds=1),
 }
 D_IN, D_OUT, TAU = 32, 8, 0.2
@@ -59,33 +59,36 @@ def make_data(C, items, test_items, session, rng, class_dims=8, class_spread=1.5
     return X, y, sess
 
 
-def plant_negatives(a_idx, y, sess, session, K, rate, same_session, rng):
-    """(B, K) negatives: each a false negative with probability ``rate`` (same class; from the
-    anchor's own session with probability ``same_session``, else from another session of the
-    class), else an item of another class. Sessions are contiguous blocks of ``session`` items."""
-    n = y.size
-    B = a_idx.size
-    a = np.repeat(a_idx, K)
-    c = y[a]
-    kind = np.where(rng.random(a.size) < rate, np.where(rng.random(a.size) < same_session, 1, 2), 0)
-    sessions_of_class = np.array([np.unique(sess[y == k]).size for k in range(y.max() + 1)])
-    kind = np.where((kind == 2) & (sessions_of_class[c] < 2), 1, kind)   # a class seen in one session only
-    out = rng.integers(0, n, a.size)
-    # own session: another position of the anchor's block
-    start = sess[a] * session
-    own = start + (a - start + rng.integers(1, session, a.size)) % session
-    own = np.minimum(own, n - 1)
-    out = np.where(kind == 1, own, out)
-    order = np.argsort(y, kind="stable")
-    first = np.searchsorted(y[order], np.arange(y.max() + 2))
-    for _ in range(100):   # rejection: other-class items, and same-class items of other sessions
-        mate = order[first[c] + (rng.random(a.size) * (first[c + 1] - first[c])).astype(np.int64)]
-        out = np.where((kind == 2) & ((y[out] != c) | (sess[out] == sess[a])), mate, out)
-        redo = (kind == 0) & (y[out] == c)
-        out = np.where(redo, rng.integers(0, n, a.size), out)
-        if not redo.any() and not ((kind == 2) & ((y[out] != c) | (sess[out] == sess[a]))).any():
-            break
-    return out.reshape(B, K)
+class Planter:
+    """Draws planted negatives (``draw``): each a false negative with probability ``rate`` (same
+    class; from the anchor's own session with probability ``same_session``, else from another
+    session of the class), else an item of another class. Sessions are contiguous blocks of
+    ``session`` items."""
+
+    def __init__(self, y, sess, session):
+        self.y, self.sess, self.session, self.n = y, sess, session, y.size
+        self.order = np.argsort(y, kind="stable")
+        self.first = np.searchsorted(y[self.order], np.arange(y.max() + 2))
+        self.sessions_of_class = np.array([np.unique(sess[y == k]).size for k in range(y.max() + 1)])
+
+    def draw(self, a_idx, K, rate, same_session, rng):
+        y, sess, n = self.y, self.sess, self.n
+        a = np.repeat(a_idx, K)
+        c = y[a]
+        kind = np.where(rng.random(a.size) < rate, np.where(rng.random(a.size) < same_session, 1, 2), 0)
+        kind = np.where((kind == 2) & (self.sessions_of_class[c] < 2), 1, kind)   # a class seen in one session
+        start = sess[a] * self.session
+        own = np.minimum(start + (a - start + rng.integers(1, self.session, a.size)) % self.session, n - 1)
+        out = np.where(kind == 1, own, rng.integers(0, n, a.size))
+        lo, hi = self.first[c], self.first[c + 1]
+        for _ in range(100):   # rejection: other-class items, and same-class items of other sessions
+            bad2 = (kind == 2) & ((y[out] != c) | (sess[out] == sess[a]))
+            bad0 = (kind == 0) & (y[out] == c)
+            if not (bad2.any() or bad0.any()):
+                break
+            mate = self.order[lo + (rng.random(a.size) * (hi - lo)).astype(np.int64)]
+            out = np.where(bad2, mate, np.where(bad0, rng.integers(0, n, a.size), out))
+        return out.reshape(a_idx.size, K)
 
 
 def one_nn_accuracy(Z_train, y_train, Z_test, y_test):
@@ -109,6 +112,7 @@ def train(method, X, y, sess, rate, s, seed):
     enc = torch.nn.Linear(D_IN, D_OUT, bias=False).double()
     opt = torch.optim.Adam(enc.parameters(), lr=1e-2)
     Xt = torch.as_tensor(X)
+    planter = Planter(y, sess, L)
     fn_used, neg_used = 0, 0
     for step in range(s["steps"]):
         a_idx = rng.integers(0, n, s["batch"])
@@ -117,7 +121,7 @@ def train(method, X, y, sess, rate, s, seed):
         p_idx = a_idx + off
         bad = (p_idx < 0) | (p_idx >= n) | (sess[np.clip(p_idx, 0, n - 1)] != sess[a_idx])
         p_idx = np.where(bad, a_idx - off, p_idx)
-        neg = plant_negatives(a_idx, y, sess, L, s["negative"], rate, s["same_session"], rng)
+        neg = planter.draw(a_idx, s["negative"], rate, s["same_session"], rng)
         if method == "temporal":
             neg, ok, _ = window.filter(a_idx, neg, avoid=p_idx, rng=int(rng.integers(1 << 62)))
             neg = np.where(ok, neg, rng.integers(0, n, neg.shape))

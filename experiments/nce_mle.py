@@ -127,12 +127,13 @@ def noises(x):
     return out
 
 
-def run(scale="full", seed=0):
+def run(scale="full", seed=0, **overrides):
     import torch
 
     torch.set_num_threads(1)
-    s = SCALES[scale]
+    s = dict(SCALES[scale], **overrides)
     n, ks = s["n"], s["ks"]
+    it = s.get("lbfgs_steps", 300)
     dist = np.zeros((s["seeds"], len(ks)))
     zerr = np.zeros_like(dist)
     truth = np.zeros_like(dist)
@@ -140,13 +141,13 @@ def run(scale="full", seed=0):
     for i in range(s["seeds"]):
         rng = np.random.default_rng(seed * 1000 + i)
         x = sample_data(n, rng)
-        mle = params(fit_mle(x))
+        mle = params(fit_mle(x, it))
         mle_truth[i] = float(np.sum((mle - true_params()) ** 2))
         draw, logq = gaussian_noise(0.0, 2.0 * float(x.std()))   # fit_nce's default noise: N(0, (2 std)^2)
         y_all = draw(max(ks) * n, rng)
         for j, k in enumerate(ks):
             y = y_all[:k * n]
-            model, c = fit_nce_noise(x, y, logq(x), logq(y), k)
+            model, c = fit_nce_noise(x, y, logq(x), logq(y), k, it)
             th = params(model)
             dist[i, j] = float(np.linalg.norm(th - mle))
             zerr[i, j] = abs(c - float(model.log_partition().detach()))
@@ -160,10 +161,10 @@ def run(scale="full", seed=0):
                 x = sample_data(n, rng)
                 draw, logq = noises(x)[name]
                 y = draw(k * n, rng)
-                model, _ = fit_nce_noise(x, y, logq(x), logq(y), k)
+                model, _ = fit_nce_noise(x, y, logq(x), logq(y), k, it)
                 th = params(model)
                 errs.append(float(np.sum((th - true_params()) ** 2)))
-                dmle.append(float(np.linalg.norm(th - params(fit_mle(x)))))
+                dmle.append(float(np.linalg.norm(th - params(fit_mle(x, it)))))
             noise_rows.append({"k": k, "noise": name, "mse_truth": float(np.mean(errs)),
                                "mse_truth_median": float(np.median(errs)), "dist_mle": float(np.mean(dmle))})
     return {"scale": scale, "n": n, "ks": list(ks), "dist_to_mle": dist.mean(0).tolist(),

@@ -104,8 +104,8 @@ def train_without_negatives(M, V, dim, steps, k, seed, lr=0.01, batch=256):
     return hist, (W_in, W_out)
 
 
-def run(scale="full", seed=0):
-    s = SCALES[scale]
+def run(scale="full", seed=0, **overrides):
+    s = dict(SCALES[scale], **overrides)
     V = s["V"]
     ids, offsets = topic_corpus(V, s["topics"], s["sentences"], s["length"], seed)
     counts = np.bincount(ids, minlength=V)

@@ -119,8 +119,8 @@ def real(windows, tokens, epochs, seed):
     return {"tokens": n, "epochs": epochs, "rows": rows}
 
 
-def run(scale="full", seed=0):
-    s = SCALES[scale]
+def run(scale="full", seed=0, **overrides):
+    s = dict(SCALES[scale], **overrides)
     res = {"scale": scale, "synthetic": synthetic(s["synthetic_windows"], s["synthetic_sentences"], seed)}
     if s["real"]:
         res["real"] = real(s["windows"], s["tokens"], s["epochs"], seed)
