@@ -118,3 +118,31 @@ def test_cli_embed_linkpred_classify(tmp_path, capsys, shared_data):
     assert "macro_f1" in capsys.readouterr().out
     assert main(["graph", "linkpred", str(edges), "--eval-negatives", "uniform,hardest"]) == 2
     assert "unknown evaluation negative type 'hardest'" in capsys.readouterr().err
+
+
+def test_inputs_users_have_at_hand(tmp_path):
+    import networkx as nx
+    import scipy.sparse as sp
+
+    from negsample.graph import as_graph, embed, load_embeddings, save_embeddings
+
+    G = nx.karate_club_graph()
+    vecs, st = embed(G, dim=8, walks_per_node=3, walk_length=10, window=3, seed=1)
+    assert vecs.shape == (34, 8) and st["tokens"] > 0
+    g = as_graph(G)
+    assert g.n_nodes == 34 and g.stats["edges"] == 78 and not g.directed and g.weighted    # karate has weights
+    A = sp.csr_matrix(nx.to_scipy_sparse_array(G, weight=None))
+    ga = as_graph(A)
+    assert not ga.directed and ga.stats["edges"] == 78 and not ga.weighted
+    ei = as_graph(np.array([[0, 1, 2], [1, 2, 0]]), num_nodes=5)
+    assert ei.directed and ei.n_nodes == 5 and ei.stats["isolated_nodes"] == 2
+    named = as_graph([("alice", "bob"), ("bob", "carol")])
+    assert named.node_ids == ["alice", "bob", "carol"]
+    save_embeddings(tmp_path / "e.npz", vecs, g.node_ids)
+    back, ids = load_embeddings(tmp_path / "e.npz")
+    np.testing.assert_array_equal(back, vecs)
+    assert ids == g.node_ids
+    with pytest.raises(NegsampleError, match="edge_index has node id 9 but num_nodes=5"):
+        as_graph(np.array([[0, 9], [1, 2]]), num_nodes=5)
+    with pytest.raises(NegsampleError, match="cannot make a graph from int"):
+        as_graph(3)

@@ -218,3 +218,33 @@ def test_every_application_module_exists():
             if exc.name == module and name in ("kg", "hierarchy", "diagnose"):
                 continue   # applications still being built on other branches
             raise
+
+
+def test_adaptive_negatives_in_the_sgns_engine():
+    """Dynamic negatives score higher than plain draws (they are the top of M candidates), the
+    self-adversarial weights' entropy is below the uniform ln k, and the filters still hold:
+    with the label filter, same-label rows stay untouched even when chosen by score."""
+    from negsample.kernels.sgns_adaptive import sgns_adaptive  # noqa: F401  (JIT compiles here)
+
+    rng = np.random.default_rng(0)
+    walks = [rng.integers(0, 10, 12) if i % 2 else rng.integers(10, 20, 12) for i in range(300)]
+    ids = np.concatenate(walks).astype(np.int32)
+    offsets = np.arange(0, ids.size + 1, 12)
+    counts = np.bincount(ids, minlength=20).astype(float)
+    runs = {}
+    for name, kw in (("plain", {}), ("dns", {"candidates": 20}), ("adv", {"adversarial_temperature": 2.0})):
+        s = NegativeSampler(negative=3, mode="per-example", **kw)
+        _, _, st = train_sgns(ids, offsets, counts, dim=8, window=2, negatives=s, epochs=2, threads=1, seed=1)
+        runs[name] = st
+    assert runs["plain"]["adaptive"] is None
+    assert runs["dns"]["adaptive"]["extra_scores_per_positive"] == pytest.approx(20, rel=0.01)
+    dns = runs["dns"]["adaptive"]
+    assert dns["mean_negative_score"] > dns["mean_candidate_score"] + 0.02   # top 3 of 20 (random: +-0.002)
+    assert 0 < runs["adv"]["adaptive"]["mean_weight_entropy"] < np.log(3)
+    ids2, offsets2 = _two_word_corpus()
+    s = NegativeSampler(negative=2, noise="uniform", candidates=4, labels=["a", "a", "a", "b", "b", "b"],
+                        max_redraw=50)
+    _, W_out, _ = train_sgns(ids2, offsets2, np.ones(6), dim=8, window=1, negatives=s, epochs=1, threads=1)
+    assert np.all(W_out[2] == 0) and np.any(W_out[3:] != 0)
+    with pytest.raises(NegsampleError, match="per-example"):
+        train_sgns(ids2, offsets2, np.ones(6), dim=8, negatives=NegativeSampler(negative=2, mode="shared", candidates=4))

@@ -5,7 +5,6 @@ Kept apart from the maths so every trainer reports errors and progress the same 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from typing import IO
@@ -27,9 +26,10 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """A one-line progress report on stderr: done/total, rate, ETA and any metrics given.
 
-    ``update(done, **metrics)`` takes the absolute amount done. On a terminal the line is
-    redrawn in place; otherwise a line is printed every ``interval_noninteractive`` seconds.
-    ``enabled=False`` silences it (library use, tests).
+    ``update(done, **metrics)`` takes the absolute amount done. On a terminal the bar is tqdm's
+    when tqdm is installed (``pip install 'negsample[progress]'``), else a line redrawn in place;
+    when stderr is not a terminal (logs, CI) a plain line is printed every
+    ``interval_noninteractive`` seconds. ``enabled=False`` silences it (library use, tests).
     """
 
     def __init__(self, total: float, unit: str = "it", desc: str = "", enabled: bool = True,
@@ -45,6 +45,15 @@ class Progress:
         self._last = -1e18
         self._done = 0.0
         self._metrics: dict = {}
+        self._tqdm = None
+        if enabled and self.tty:
+            try:
+                from tqdm import tqdm
+
+                self._tqdm = tqdm(total=self.total, unit=unit, desc=desc or None, file=self.stream,
+                                  mininterval=interval, unit_scale=True, leave=True)
+            except ImportError:
+                self._tqdm = None
 
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.start
@@ -66,9 +75,16 @@ class Progress:
         return "".join(parts)
 
     def update(self, done: float, force: bool = False, **metrics) -> None:
+        previous = self._done
         self._done = float(done)
         self._metrics.update(metrics)
         if not self.enabled:
+            return
+        if self._tqdm is not None:
+            if metrics:
+                self._tqdm.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()},
+                                       refresh=False)
+            self._tqdm.update(self._done - previous)
             return
         now = time.perf_counter()
         if force or now - self._last >= self.interval:
@@ -80,6 +96,9 @@ class Progress:
             self.stream.flush()
 
     def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+            return
         if self.enabled:
             self.update(self._done, force=True)
             if self.tty:

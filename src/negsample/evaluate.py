@@ -83,9 +83,16 @@ def _vocab_map(kv, restrict_vocab, case_insensitive):
     return {k: i for i, k in enumerate(keys)}, (lambda s: s)
 
 
+def _check_restrict(restrict_vocab):
+    if restrict_vocab is not None and (isinstance(restrict_vocab, bool) or int(restrict_vocab) != restrict_vocab
+                                       or int(restrict_vocab) < 1):
+        raise NegsampleError(f"restrict_vocab must be a positive integer, got {restrict_vocab!r}")
+
+
 def evaluate_analogies(kv, path, restrict_vocab=30000, case_insensitive=True, method="add",
                        batch_size=256):
     """Analogy accuracy per section and in total (see module docstring)."""
+    _check_restrict(restrict_vocab)
     if method not in ("add", "mul"):
         raise NegsampleError(f"method must be 'add' or 'mul', got {method!r}")
     vocab, norm = _vocab_map(kv, restrict_vocab, case_insensitive)
@@ -137,6 +144,7 @@ def evaluate_analogies(kv, path, restrict_vocab=30000, case_insensitive=True, me
 
 def evaluate_similarity(kv, path, case_insensitive=True, restrict_vocab=300000):
     """Spearman/Pearson of cosine similarity against human scores; OOV pairs reported."""
+    _check_restrict(restrict_vocab)
     vocab, norm = _vocab_map(kv, restrict_vocab, case_insensitive)
     W = kv.get_normed_vectors()
     human, model, oov = [], [], []
@@ -153,8 +161,9 @@ def evaluate_similarity(kv, path, case_insensitive=True, restrict_vocab=300000):
     if len(human) >= 3:
         from scipy import stats  # imported here: loading vectors and analogies need no scipy
 
-        out["spearman"] = float(stats.spearmanr(human, model).statistic)
-        out["pearson"] = float(stats.pearsonr(human, model).statistic)
+        sp, pe = stats.spearmanr(human, model), stats.pearsonr(human, model)
+        out["spearman"], out["spearman_pvalue"] = float(sp.statistic), float(sp.pvalue)
+        out["pearson"], out["pearson_pvalue"] = float(pe.statistic), float(pe.pvalue)
     else:
-        out["spearman"] = out["pearson"] = float("nan")
+        out["spearman"] = out["pearson"] = out["spearman_pvalue"] = out["pearson_pvalue"] = float("nan")
     return out

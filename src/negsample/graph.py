@@ -22,9 +22,7 @@ stated hardness.
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from ._common import NegsampleError, check_finite_float, check_positive_int
 from .kernels.streams import stream_seed
 from .samplers import NegativeSampler, as_sampler
 
-__all__ = ["Graph", "load_edgelist", "from_edges", "random_walks", "embed", "split_edges",
+__all__ = ["Graph", "as_graph", "save_embeddings", "load_embeddings", "load_edgelist", "from_edges", "random_walks", "embed", "split_edges",
            "sample_negatives", "link_prediction", "node_classification", "load_labels", "EVAL_NEGATIVES"]
 
 EVAL_NEGATIVES = ("uniform", "degree", "2hop")
@@ -89,6 +87,109 @@ def from_edges(src, dst, n_nodes=None, weights=None, directed=False, node_ids=No
              "isolated_nodes": int((deg == 0).sum())}
     weighted = weights is not None and not np.allclose(wsum, wsum[0] if wsum.size else 1.0)
     return Graph(csr, node_ids if node_ids is not None else [str(i) for i in range(n)], directed, weighted, stats)
+
+
+def as_graph(data, directed=None, weighted=None, num_nodes=None) -> Graph:
+    """A Graph from what users of networkx / PyG / PecanPy have at hand:
+    - a ``Graph`` (returned as is) or the path of an edge list (``load_edgelist``);
+    - a networkx ``Graph`` / ``DiGraph`` (node ids kept, as strings; a ``weight`` attribute is used);
+    - a scipy.sparse adjacency matrix (n, n) (values = weights; directed unless ``directed=False``
+      or the matrix is symmetric);
+    - a (2, E) ``edge_index`` (numpy or torch, PyG's convention; ``num_nodes`` for isolated nodes);
+    - a list of (u, v) or (u, v, weight) pairs with ids of any hashable kind (e.g. strings)."""
+    if isinstance(data, Graph):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_edgelist(data, directed=directed, weighted=weighted)
+    mod = type(data).__module__
+    if mod.startswith("networkx"):
+        nodes = list(data.nodes())
+        index = {v: i for i, v in enumerate(nodes)}
+        edges = list(data.edges(data="weight", default=1.0))
+        if not edges:
+            raise NegsampleError("the networkx graph has no edges")
+        src = [index[u] for u, _, _ in edges]
+        dst = [index[v] for _, v, _ in edges]
+        w = np.asarray([float(x) for _, _, x in edges])
+        _check_weights(w)
+        use_w = (weighted is None and not np.all(w == 1.0)) or bool(weighted)
+        is_directed = data.is_directed() if directed is None else bool(directed)
+        return from_edges(src, dst, len(nodes), w if use_w else None, is_directed, [str(v) for v in nodes])
+    if sp.issparse(data):
+        m = sp.csr_matrix(data)
+        if m.shape[0] != m.shape[1]:
+            raise NegsampleError(f"an adjacency matrix must be square, got {m.shape}")
+        coo = m.tocoo()
+        w = coo.data.astype(np.float64)
+        _check_weights(w)
+        symmetric = (abs(m - m.T) > 1e-12).nnz == 0
+        is_directed = (not symmetric) if directed is None else bool(directed)
+        keep = np.ones(coo.nnz, bool) if is_directed else coo.row <= coo.col
+        use_w = (weighted is None and not np.all(w == 1.0)) or bool(weighted)
+        return from_edges(coo.row[keep], coo.col[keep], m.shape[0], w[keep] if use_w else None, is_directed)
+    if mod.startswith("torch"):
+        data = data.detach().cpu().numpy()
+    if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[0] == 2 and data.dtype.kind in "iu":
+        if data.size and data.min() < 0:
+            raise NegsampleError("edge_index has negative node ids")
+        n = int(num_nodes if num_nodes is not None else (data.max() + 1 if data.size else 0))
+        if data.size and data.max() >= n:
+            raise NegsampleError(f"edge_index has node id {int(data.max())} but num_nodes={n}")
+        if data.shape[1] == 0:
+            raise NegsampleError("edge_index has no edges")
+        return from_edges(data[0], data[1], n, None, True if directed is None else bool(directed))
+    try:
+        pairs = list(data)
+    except TypeError:
+        raise NegsampleError(f"cannot make a graph from {type(data).__name__}: give an edge-list path, a networkx "
+                             "graph, a scipy.sparse adjacency, a (2, E) edge_index or (u, v) pairs") from None
+    if not pairs or any(len(p) not in (2, 3) for p in pairs):
+        raise NegsampleError("edge pairs must be (u, v) or (u, v, weight) and there must be at least one")
+    index: dict = {}
+    for p in pairs:
+        for v in p[:2]:
+            index.setdefault(v, len(index))
+    w = np.asarray([float(p[2]) for p in pairs]) if len(pairs[0]) == 3 else None
+    if w is not None:
+        _check_weights(w)
+    return from_edges([index[p[0]] for p in pairs], [index[p[1]] for p in pairs], len(index), w,
+                      bool(directed), [str(v) for v in index])
+
+
+def _check_weights(w):
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise NegsampleError("edge weights must be finite and > 0")
+
+
+def save_embeddings(path, vectors, node_ids, inputs=()):
+    """Node vectors with their ids: ``.npz`` (negsample archive: vectors + node ids, loads with
+    ``load_embeddings``) or ``.npy`` (the (n, dim) array in node order, ids one per line in
+    ``PATH.ids.txt``). Other suffixes: the word2vec text format."""
+    from .io import atomic_write, save_arrays
+
+    path = os.fspath(path)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if path.endswith(".npz"):
+        save_arrays(path, "node-embeddings", {"vectors": vectors}, strings={"node_ids": list(node_ids)}, inputs=inputs)
+    elif path.endswith(".npy"):
+        with atomic_write(path, "wb", inputs=inputs) as fh:
+            np.save(fh, vectors)
+        with atomic_write(path + ".ids.txt", "w", inputs=inputs) as fh:
+            fh.write("".join(f"{v}\n" for v in node_ids))
+    else:
+        from .vectors import KeyedVectors
+
+        KeyedVectors(node_ids, vectors).save_word2vec_format(path, binary=False, inputs=inputs)
+
+
+def load_embeddings(path):
+    """(vectors (n, dim) float32, node ids) from a ``save_embeddings`` .npz archive."""
+    from .io import check_array, load_arrays
+
+    arrays, strings, _, _ = load_arrays(path, "node-embeddings", required=("vectors",), required_strings=("node_ids",))
+    ids = strings["node_ids"]
+    vecs = check_array(arrays, "vectors", path, dtype=np.float32, shape=(len(ids), None), finite=True)
+    return vecs, ids
 
 
 def load_edgelist(path, directed=None, weighted=None):
@@ -213,6 +314,7 @@ def random_walks(graph: Graph, method="deepwalk", walks_per_node=10, walk_length
     from ._common import Progress
     from .kernels.walks import deepwalk_walks, node2vec_walks
 
+    graph = as_graph(graph)
     if method not in ("deepwalk", "node2vec"):
         raise NegsampleError(f"method must be 'deepwalk' or 'node2vec', got {method!r}")
     walks_per_node = check_positive_int("walks_per_node", walks_per_node)
@@ -286,6 +388,7 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
     from .sgns import SGNS_MODES, train_sgns
 
     sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
+    graph = as_graph(graph)
     t0 = time.perf_counter()
     walks = random_walks(graph, method, walks_per_node, walk_length, p, q, seed, threads, progress=progress)
     t_walk = time.perf_counter() - t0
@@ -302,7 +405,7 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
     stats = {"walk_seconds": t_walk, "train_seconds": st["train_seconds"],
              "total_seconds": time.perf_counter() - t0, "walks": int(offsets.size - 1), "tokens": int(ids.size),
              "negatives": sampler.mode, "negative": sampler.negative, "kernel_backend": st["kernel_backend"],
-             "filter": st["filter"]}
+             "filter": st["filter"], "adaptive": st.get("adaptive")}
     return W_in, stats
 
 
@@ -310,6 +413,7 @@ def embed(graph: Graph, method="deepwalk", p=1.0, q=1.0, walk_length=80, walks_p
 
 def split_edges(graph: Graph, test_fraction=0.1, seed=0):
     """(train graph, test edges (m, 2)). A random spanning forest is never held out."""
+    graph = as_graph(graph)
     test_fraction = check_finite_float("test_fraction", test_fraction)
     if not 0 < test_fraction < 1:
         raise NegsampleError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -394,6 +498,7 @@ def link_prediction(graph: Graph, vectors=None, test_fraction=0.1, eval_negative
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
+    graph = as_graph(graph)
     train, test = split if split is not None else split_edges(graph, test_fraction, seed)
     if vectors is None:
         vectors, _ = embed(train, **(embed_kwargs or {}))

@@ -33,8 +33,15 @@ def nce_loss(log_unnormalised_data, log_unnormalised_noise, log_q_data, log_q_no
     """
     k = check_positive_int("k", k)
     tensors = (log_unnormalised_data, log_unnormalised_noise, log_q_data, log_q_noise)
+    if any(not isinstance(t, torch.Tensor) or not torch.is_floating_point(t) for t in tensors):
+        raise NegsampleError("nce_loss inputs must be floating-point torch tensors")
     if any(t.dim() != 1 for t in tensors):
         raise NegsampleError("nce_loss inputs must be 1-D tensors")
+    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+        raise NegsampleError("nce_loss inputs contain NaN or infinite values (a noise log-probability of -inf "
+                             "means a sample the noise cannot produce)")
+    if not math.isfinite(float(log_z.detach() if isinstance(log_z, torch.Tensor) else log_z)):
+        raise NegsampleError(f"log_z must be finite, got {log_z!r}")
     if log_unnormalised_data.shape != log_q_data.shape or log_unnormalised_noise.shape != log_q_noise.shape:
         raise NegsampleError("model and noise log-densities must have matching shapes for data and for noise")
     if log_unnormalised_data.numel() == 0 or log_unnormalised_noise.numel() == 0:

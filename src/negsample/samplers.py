@@ -37,6 +37,7 @@ __all__ = ["NegativeSampler", "NegativeGenerator", "FilterStats", "MODES", "as_s
            "unfiltered"]
 
 MODES = ("per-example", "shared", "in-batch")
+MAX_NEGATIVE_WITHOUT_SUPPORT = 100   # more negatives than drawable ids is refused above this
 NOISES = ("frequency", "uniform")
 
 
@@ -295,6 +296,10 @@ class NegativeSampler:
         q = self.noise_probabilities(counts, keys, n)
         n = q.size
         self.table_ = AliasTable(q, name="noise weights")
+        if self.negative > max(MAX_NEGATIVE_WITHOUT_SUPPORT, self.table_.support_size):
+            # with replacement this is well defined, but it is a mistake that would run for hours
+            raise NegsampleError(f"negative={self.negative} is more than the {self.table_.support_size} ids the noise "
+                                 "can draw; lower --negative")
         if self.known_positives is not None:
             kp_indptr, kp_indices = to_csr(self.known_positives, n_rows=n_rows)
             if kp_indices.size and kp_indices.max() >= n:

@@ -130,9 +130,30 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
     mode = sampler.mode if cfg.arch == "skipgram" else "per-example"
     if mode not in SGNS_MODES:
         raise NegsampleError(f"SGNS supports negatives {', '.join(SGNS_MODES)}, not {sampler.mode!r}")
+    adaptive = getattr(sampler, "adaptive", None)
+    if adaptive is not None:
+        if cfg.arch != "skipgram" or mode != "per-example":
+            raise NegsampleError("adaptive negatives (candidates, adversarial_temperature) need skip-gram with "
+                                 "per-example negatives")
+        if sampler.generator is not None:
+            raise NegsampleError("generator negatives are available for recsys, not SGNS; use candidates= "
+                                 "(dynamic) or adversarial_temperature= (self-adversarial)")
     keep = subsample_keep_prob(counts, cfg.sample).astype(np.float32) if cfg.sample > 0 \
         else np.ones(V, dtype=np.float32)
     kernel = native.sgns_kernel(mode, cfg.arch)
+    adaptive_stats = np.zeros(6)
+    if adaptive is not None:
+        from .kernels.sgns_adaptive import sgns_adaptive
+
+        params = sampler.kernel_adaptive()
+
+        def kernel(W_in, W_out, ids_, offs, b, e, keep_, prob_, alias_, filt_, window, negative, lr, seed, st):
+            a = np.zeros(6)
+            state = sgns_adaptive(W_in, W_out, ids_, offs, b, e, keep_, prob_, alias_, filt_, window, negative, lr,
+                                  seed, st, params, a)
+            with lock:
+                adaptive_stats[:] += a
+            return state
     chunks = chunk_bounds(offsets, cfg.chunk_words)
     chunk_tokens = np.array([offsets[e] - offsets[b] for b, e in chunks], dtype=np.float64)
     tokens_per_epoch = float(offsets[-1])
@@ -148,7 +169,7 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
     epochs_run = 0
 
     def run_chunk(epoch, ci):
-        if state["diverged"] is not None:
+        if state["diverged"] is not None or state.get("abort"):
             return
         b, e = chunks[ci]
         with lock:
@@ -181,7 +202,11 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
                     run_chunk(epoch, ci)
             else:
                 with ThreadPoolExecutor(max_workers=cfg.threads) as pool:
-                    list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
+                    try:
+                        list(pool.map(lambda ci: run_chunk(epoch, ci), range(len(chunks))))
+                    except BaseException:
+                        state["abort"] = True      # interrupted: queued chunks return at once
+                        raise
             train_seconds += time.perf_counter() - t0
             if state["diverged"] is not None:
                 raise _diverged(*state["diverged"], cfg)
@@ -209,6 +234,11 @@ def train_epochs(W_in, W_out, ids, offsets, counts, sampler: NegativeSampler, cf
         "negatives": mode,
         "filter": dict(zip(("rejected", "redrawn", "dropped", "self", "known", "time", "label"),
                            [int(x) for x in state["filter"]])),
+        "adaptive": None if adaptive is None else {
+            "kind": adaptive, "extra_scores_per_positive": adaptive_stats[0] / max(state["pairs"], 1),
+            "mean_negative_score": adaptive_stats[1] / max(adaptive_stats[2], 1),
+            "mean_candidate_score": adaptive_stats[5] / adaptive_stats[0] if adaptive_stats[0] else None,
+            "mean_weight_entropy": adaptive_stats[3] / adaptive_stats[4] if adaptive_stats[4] else None},
     }
 
 

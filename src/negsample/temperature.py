@@ -6,9 +6,12 @@ With negative scores s_j (j = 1..K) and temperature tau:
 - slope       dH/dtau = Var_p(s) / tau^3                                 ``entropy_slope``
 - margin      among K easy negatives of score beta, InfoNCE acts like a margin
               m_eff = beta + tau ln K (a positive at that score has loss ln 2)  ``effective_margin``
-- MI bound    I(X; Z) >= ln N - L_InfoNCE, N = 1 + K                   ``mutual_information_bound``
+- MI bound    I(X; Z) >= mean_a (ln N_a - L_a), N_a = 1 + the anchor's UNMASKED negatives
+                                                                        ``mutual_information_bound``
 - ``EntropyController`` adapts tau each step to hold H near a target with a damped Newton step
   tau <- tau + (H* - H) / (dH/dtau), clipped to [tau_min, tau_max] and to a max relative change.
+  The losses drive it with ``temperature="auto"`` (``controller.observe(H, dH/dtau)`` once per step);
+  ``controller.history`` / ``taus`` / ``entropies`` hold (tau used, entropy observed) per step.
 
 Functions accept numpy arrays or torch tensors of shape (..., K) and reduce over the last axis.
 """
@@ -86,11 +89,30 @@ def effective_margin(beta, tau, k):
     return beta + tau * np.log(k)
 
 
-def mutual_information_bound(loss, n):
-    """I(X; Z) >= ln n - loss for an InfoNCE loss over n = 1 + K candidates."""
-    if np.any(np.asarray(n) < 2):
-        raise NegsampleError(f"n (candidates per anchor, 1 + K) must be >= 2, got {n!r}")
-    return np.log(n) - loss
+def mutual_information_bound(loss, n=None, mask=None):
+    """I(X; Z) >= mean_a ln N_a - mean_a L_a for an InfoNCE loss.
+
+    N_a = 1 + the number of anchor a's negatives that were NOT masked: give ``n`` (scalar or (B,)
+    candidates per anchor, each >= 1) or ``mask`` (B, K), True = a masked (excluded) negative, as the
+    losses take it. ``loss``: the mean loss (scalar) or per-anchor losses (B,). Since L_a >= 0 the
+    bound never exceeds mean_a ln N_a <= ln(1 + max unmasked K).
+    """
+    if (n is None) == (mask is None):
+        raise NegsampleError("give exactly one of n (candidates per anchor) and mask (B, K)")
+    if mask is not None:
+        m = mask.detach().cpu().numpy() if _is_torch(mask) else np.asarray(mask)
+        if m.ndim != 2:
+            raise NegsampleError(f"mask must be (B, K), got shape {m.shape}")
+        n = 1 + (~m.astype(bool)).sum(axis=1)
+    n = np.asarray(n.detach().cpu().numpy() if _is_torch(n) else n, dtype=np.float64)
+    if n.size == 0 or not np.all(np.isfinite(n)) or np.any(n < 1):
+        raise NegsampleError(f"n (candidates per anchor, 1 + unmasked negatives) must be >= 1, got {n!r}")
+    L = np.asarray(loss.detach().cpu().numpy() if _is_torch(loss) else loss, dtype=np.float64)
+    if not np.all(np.isfinite(L)):
+        raise NegsampleError("loss must be finite")
+    if L.ndim > 0 and n.ndim > 0 and L.shape != n.shape:
+        raise NegsampleError(f"per-anchor loss {L.shape} and n {n.shape} must match")
+    return float(np.mean(np.log(n)) - np.mean(L))
 
 
 class EntropyController:
@@ -104,6 +126,14 @@ class EntropyController:
 
     def __init__(self, target_entropy, tau_init=0.1, tau_min=1e-3, tau_max=10.0, damping=0.5,
                  max_rel_change=0.5):
+        try:
+            target_entropy, tau_init, tau_min, tau_max = (float(target_entropy), float(tau_init), float(tau_min),
+                                                          float(tau_max))
+            damping, max_rel_change = float(damping), float(max_rel_change)
+        except (TypeError, ValueError):
+            raise NegsampleError("EntropyController arguments must be numbers") from None
+        if not 0 < max_rel_change < 1:
+            raise NegsampleError(f"max_rel_change must be in (0, 1), got {max_rel_change!r}")
         if not (0 < tau_min < tau_max) or not (tau_min <= tau_init <= tau_max):
             raise NegsampleError(f"need 0 < tau_min <= tau_init <= tau_max, got {tau_min}, {tau_init}, {tau_max}")
         if not math.isfinite(target_entropy) or target_entropy < 0:
@@ -117,14 +147,33 @@ class EntropyController:
         self.max_rel_change = float(max_rel_change)
         self.history: list[tuple[float, float]] = []
 
+    @property
+    def taus(self):
+        """tau used at each step, (steps,)."""
+        return np.array([t for t, _ in self.history], dtype=np.float64)
+
+    @property
+    def entropies(self):
+        """mean entropy of the negative weights observed at each step, (steps,)."""
+        return np.array([h for _, h in self.history], dtype=np.float64)
+
     def step(self, scores):
+        """Observe negative scores (..., K) at the current tau, update and return tau."""
         s = scores.detach().cpu().double().numpy() if _is_torch(scores) else np.asarray(scores, dtype=np.float64)
         if s.shape[-1] < 2:
             raise NegsampleError("the entropy controller needs at least 2 negatives per anchor")
-        if s.shape[-1] > 0 and self.target > math.log(s.shape[-1]):
-            raise NegsampleError(f"target entropy {self.target:.3f} exceeds ln K = {math.log(s.shape[-1]):.3f}")
         h = float(np.mean(negative_entropy(s, self.tau)))
         slope = float(np.mean(entropy_slope(s, self.tau)))
+        return self.observe(h, slope, max_entropy=math.log(s.shape[-1]))
+
+    def observe(self, entropy, slope, max_entropy=None):
+        """One step from a measured mean entropy H and slope dH/dtau at the current tau (as the losses
+        report them); ``max_entropy`` (mean ln K) checks the target is reachable. Returns the new tau."""
+        h, slope = float(entropy), float(slope)
+        if not math.isfinite(h) or not math.isfinite(slope):
+            raise NegsampleError(f"entropy and slope must be finite, got {entropy!r}, {slope!r}")
+        if max_entropy is not None and self.target > float(max_entropy) + 1e-12:
+            raise NegsampleError(f"target entropy {self.target:.3f} exceeds ln K = {float(max_entropy):.3f}")
         self.history.append((self.tau, h))
         err = self.target - h
         if slope > 1e-12:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import gc
 import hashlib
+import logging
 import lzma
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -199,6 +199,44 @@ def corpus_fingerprint(source) -> dict | None:
     return {"size": int(st.st_size), "sha256_ends": h.hexdigest()}
 
 
+_GENSIM = {"vector_size": "dim", "alpha": "lr", "min_alpha": "min_lr", "workers": "threads",
+           "max_final_vocab": "max_vocab", "sentences": "corpus", "corpus_iterable": "corpus"}
+_GENSIM_UNSUPPORTED = {"hs": "hierarchical softmax (negsample trains with negative sampling only; use negative=k)",
+                       "cbow_mean": "cbow_mean=0 (negsample's CBOW averages the context, gensim's cbow_mean=1)",
+                       "corpus_file": "corpus_file= (pass the path as the corpus: Word2Vec(...).fit(path))"}
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _gensim_aliases(extra, defaults, **ours):
+    """Map gensim's parameter names (vector_size, alpha, min_alpha, workers, sg, max_final_vocab,
+    sentences / corpus_iterable) onto ours; a name given both ways with different values is an error."""
+    out = dict(ours)
+    for name, value in extra.items():
+        if name == "sg":
+            if value not in (0, 1):
+                raise NegsampleError(f"sg must be 0 (CBOW) or 1 (skip-gram), got {value!r}")
+            target, value = "arch", ("skipgram" if value else "cbow")
+        elif name in _GENSIM:
+            target = _GENSIM[name]
+        elif name in _GENSIM_UNSUPPORTED:
+            if name == "hs" and not value or name == "cbow_mean" and value == 1:
+                continue
+            raise NegsampleError(f"{name}: {_GENSIM_UNSUPPORTED[name]} is not supported")
+        elif name in ("compute_loss", "trim_rule", "batch_words", "sorted_vocab", "null_word", "shrink_windows"):
+            continue                                   # gensim knobs with no effect here
+        else:
+            raise NegsampleError(f"Word2Vec got an unexpected argument {name!r}")
+        if target != "corpus" and out.get(target, defaults.get(target)) != defaults.get(target) \
+                and out[target] != value:
+            raise NegsampleError(f"{name}={_short(value)} conflicts with {target}={_short(out[target])}")
+        out[target] = value
+    return out
+
+
 def _check_restartable(corpus):
     if isinstance(corpus, (str, os.PathLike)):
         return
@@ -229,7 +267,18 @@ class Word2Vec:
 
     def __init__(self, dim=100, window=5, negative=5, ns_exponent=0.75, sample=1e-4, min_count=5,
                  max_vocab=None, epochs=5, lr=None, min_lr=0.0001, threads=2, seed=1,
-                 negatives="shared", chunk_words=100_000, arch="skipgram"):
+                 negatives="shared", chunk_words=100_000, arch="skipgram", callbacks=(), **gensim_names):
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            if isinstance(dim, (str, os.PathLike)) or hasattr(dim, "__iter__"):   # gensim: Word2Vec(sentences, ...)
+                if "sentences" in gensim_names or "corpus_iterable" in gensim_names:
+                    raise NegsampleError("the corpus is given twice (positionally and by name)")
+                gensim_names["sentences"], dim = dim, 100
+        names = _gensim_aliases(gensim_names, dim=dim, lr=lr, min_lr=min_lr, threads=threads, arch=arch,
+                                max_vocab=max_vocab, defaults=dict(dim=100, lr=None, min_lr=0.0001, threads=2,
+                                                                   arch="skipgram", max_vocab=None))
+        corpus = names.pop("corpus", None)
+        dim, lr, min_lr, threads, arch, max_vocab = (names[k] for k in ("dim", "lr", "min_lr", "threads", "arch",
+                                                                         "max_vocab"))
         if arch not in ARCHITECTURES:
             raise NegsampleError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
         self.config = SGNSConfig(dim=dim, window=window, sample=sample, epochs=epochs,
@@ -238,10 +287,14 @@ class Word2Vec:
         self.sampler = as_sampler(negatives, negative, ns_exponent, default_mode="shared", modes=SGNS_MODES)
         self.min_count = check_positive_int("min_count", min_count)
         self.max_vocab = None if max_vocab is None else check_positive_int("max_vocab", max_vocab)
+        self.callbacks = list(callbacks or ())
         self.vocab: Vocabulary | None = None
         self.W_in = None
         self.W_out = None
         self.stats: dict = {}
+        self.epochs_trained = 0
+        if corpus is not None:           # gensim: Word2Vec(sentences) trains at once
+            self.fit(corpus, progress=False)
 
     @property
     def negatives(self) -> str:
@@ -276,7 +329,7 @@ class Word2Vec:
             if os.path.exists(ckpt):
                 first_epoch = self._load_checkpoint(ckpt, fingerprint)
             elif progress:
-                print(f"no checkpoint in {checkpoint_dir}; starting from scratch", file=sys.stderr)
+                logging.getLogger("negsample").info("no checkpoint in %s; starting from scratch", checkpoint_dir)
         if self.vocab is None or first_epoch == 0:
             self.vocab = build_vocab(corpus, self.min_count, self.max_vocab)
             _release_memory()
@@ -289,8 +342,10 @@ class Word2Vec:
                 self.W_in, self.W_out = init_weights(len(self.vocab), cfg.dim, cfg.seed)
 
             def on_epoch_end(epoch, loss):
+                self.epochs_trained = epoch + 1
                 if ckpt:
                     self._save_checkpoint(ckpt, epoch + 1, fingerprint)
+                self._run_callbacks(epoch, loss)
 
             if first_epoch >= cfg.epochs:
                 st = {"train_seconds": 0.0, "words_per_sec": float("nan"), "loss": float("nan"),
@@ -304,6 +359,40 @@ class Word2Vec:
                           corpus_lines=self.vocab.lines, bad_utf8_lines=bad,
                           prep_seconds=prep_seconds, start_epoch=first_epoch, negatives=self.sampler.mode,
                           arch=cfg.arch, threads=cfg.threads)
+        return self
+
+    def _run_callbacks(self, epoch, loss):
+        for cb in self.callbacks:
+            if hasattr(cb, "on_epoch_end"):          # gensim's CallbackAny2Vec
+                cb.on_epoch_end(self)
+            else:
+                cb(self, epoch, loss)
+
+    def train(self, corpus, epochs=None, lr=None, min_lr=None, progress=True):
+        """Continue training a fitted model for ``epochs`` more passes (default: the model's
+        ``epochs``) over ``corpus`` with the existing vocabulary (new words are ignored), the
+        learning rate decaying again from ``lr`` (default: the model's) to ``min_lr``, like
+        gensim's ``train``. Callbacks run after each epoch."""
+        import dataclasses
+
+        if self.W_in is None or self.vocab is None:
+            raise NegsampleError("train() continues a fitted model: call fit(corpus) first")
+        _check_restartable(corpus)
+        cfg = dataclasses.replace(self.config, epochs=self.config.epochs if epochs is None else epochs,
+                                  lr=self.config.lr if lr is None else lr,
+                                  min_lr=self.config.min_lr if min_lr is None else min_lr).validate()
+        self.sampler.fit(self.vocab.counts, keys=self.vocab.words, n_rows=len(self.vocab))
+        done = self.epochs_trained
+
+        def on_epoch_end(epoch, loss):
+            self.epochs_trained = done + epoch + 1
+            self._run_callbacks(done + epoch, loss)
+
+        with tempfile.TemporaryFile(prefix="negsample-corpus-") as idfile:
+            _, offsets = encode_corpus(corpus, self.vocab, idfile)
+            st = train_epochs(self.W_in, self.W_out, idfile.fileno(), offsets, self.vocab.counts, self.sampler, cfg,
+                              float(self.vocab.raw_words), on_epoch_end=on_epoch_end, progress=progress)
+        self.stats.update(st)
         return self
 
     # ---------------------------------------------------------------- outputs

@@ -27,6 +27,7 @@ APPLICATIONS = {
     "kg": "negsample.cli.kg",
     "hierarchy": "negsample.cli.hierarchy",
     "diagnose": "negsample.cli.diagnose",
+    "plot": "negsample.cli.plot",
     "kernels": "negsample.cli.kernels",
 }
 
@@ -78,11 +79,42 @@ def _missing_dependency(exc: ImportError) -> str | None:
     return None
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    """SIGTERM: unwind like an interrupt, so temporary files are removed and outputs stay whole."""
+    raise KeyboardInterrupt
+
+
+def _setup_logging(quiet: bool) -> None:
+    """The library logs to the "negsample" logger; the CLI prints its records as
+    ``negsample: message`` on stderr (warnings only with --quiet / --json)."""
+    import logging
+
+    logger = logging.getLogger("negsample")
+    for h in list(logger.handlers):
+        if getattr(h, "_negsample_cli", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._negsample_cli = True
+    handler.setFormatter(logging.Formatter("negsample: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except (ValueError, OSError):  # not allowed here (embedded interpreter)
+            pass
     try:
         parser = build_parser(only=_command(argv))
         args = parser.parse_args(argv)
+        _setup_logging(bool(getattr(args, "quiet", False) or getattr(args, "json", False)))
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

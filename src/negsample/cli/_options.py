@@ -41,6 +41,26 @@ def add_output(p, help="file to write", required=True, default=None):
     p.add_argument("-o", "--output", required=required, default=default, metavar="PATH", help=help)
 
 
+def add_adaptive(p):
+    """--candidates, --candidate-temperature, --adversarial-temperature (negatives that adapt to
+    the model; need --negatives per-example)."""
+    p.add_argument("--candidates", type=int, default=None, metavar="M",
+                   help="dynamic negatives: draw M filtered candidates per positive and keep the --negative the "
+                        "model scores highest (needs --negatives per-example)")
+    p.add_argument("--candidate-temperature", type=float, default=None, metavar="T",
+                   help="with --candidates: draw the negatives with probability ∝ exp(score / T) instead")
+    p.add_argument("--adversarial-temperature", type=float, default=None, metavar="ALPHA",
+                   help="self-adversarial weights: scale each negative's gradient by softmax(ALPHA score) "
+                        "over its group (needs --negatives per-example)")
+
+
+def adaptive_kwargs(args) -> dict:
+    return {k: v for k, v in (("candidates", getattr(args, "candidates", None)),
+                              ("candidate_temperature", getattr(args, "candidate_temperature", None)),
+                              ("adversarial_temperature", getattr(args, "adversarial_temperature", None)))
+            if v is not None}
+
+
 def add_negatives(p, negative=5, ns_exponent=0.75, modes=None, mode_default=None, noise_of="count",
                   mode_help=None):
     p.add_argument("--negative", type=int, default=negative, metavar="K", help="negatives per positive")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from .._common import NegsampleError
-from ._options import add_negatives, add_output, add_run_options, print_json, say, subparser
+from ._options import (adaptive_kwargs, add_adaptive, add_negatives, add_output, add_run_options, print_json,
+                       say, subparser)
 
 
 def _add_embed_args(p):
@@ -18,6 +19,7 @@ def _add_embed_args(p):
     add_negatives(p, 5, 0.75, modes=("shared", "per-example"), noise_of="degree",
                   mode_help="share each window's negatives (several times faster) or draw k per pair (slower, "
                             "higher AUC on some graphs: see benchmarks/RESULTS.md)")
+    add_adaptive(p)
     p.add_argument("--epochs", type=int, default=1, help="passes over the walks")
     p.add_argument("--lr", type=float, default=0.0125,
                    help="initial learning rate (half word2vec's: better link prediction on walks)")
@@ -30,10 +32,17 @@ def _add_embed_args(p):
 
 
 def _embed_kwargs(args):
+    negatives = args.negatives
+    adaptive = adaptive_kwargs(args)
+    if adaptive:
+        from ..samplers import NegativeSampler
+
+        negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
+                                    **adaptive)
     return dict(method=args.method, p=args.p, q=args.q, walk_length=args.walk_length,
                 walks_per_node=args.walks_per_node, window=args.window, dim=args.dim, negative=args.negative,
                 ns_exponent=args.ns_exponent, sample=args.sample, epochs=args.epochs, lr=args.lr, threads=args.threads,
-                seed=args.seed, negatives=args.negatives, progress=not (args.quiet or args.json))
+                seed=args.seed, negatives=negatives, progress=not (args.quiet or args.json))
 
 
 def add_cli(subparsers):
@@ -44,8 +53,10 @@ def add_cli(subparsers):
     sub = p.add_subparsers(dest="graph_command", metavar="SUBCOMMAND")
     e = subparser(sub, "embed", help="DeepWalk/node2vec walks + SGNS")
     e.add_argument("edges", help="edge list: 'source target [weight]' per line, '#' comments")
-    add_output(e, help="vectors file to write (word2vec format, one row per node)")
-    e.add_argument("--format", choices=["binary", "text"], default="text", help="vectors file format")
+    add_output(e, help="vectors file to write: .npz (vectors + node ids), .npy (+ PATH.ids.txt) or the word2vec "
+                       "format (--format)")
+    e.add_argument("--format", choices=["binary", "text"], default="text",
+                   help="word2vec format of outputs not ending in .npz / .npy")
     _add_embed_args(e)
     e.set_defaults(func=cmd_embed)
     lp = subparser(sub, "linkpred", help="held-out edges ranked against uniform / degree / 2-hop negatives")
@@ -75,8 +86,13 @@ def cmd_embed(args):
     check_output_path(args.output, inputs=[args.edges])
     g = load_edgelist(args.edges, directed=args.directed)
     vecs, st = embed(g, **_embed_kwargs(args))
-    KeyedVectors(g.node_ids, vecs).save_word2vec_format(args.output, binary=args.format == "binary",
-                                                        inputs=[args.edges])
+    if args.output.endswith((".npz", ".npy")):
+        from ..graph import save_embeddings
+
+        save_embeddings(args.output, vecs, g.node_ids, inputs=[args.edges])
+    else:
+        KeyedVectors(g.node_ids, vecs).save_word2vec_format(args.output, binary=args.format == "binary",
+                                                            inputs=[args.edges])
     out = dict(g.stats, **st, output=args.output)
     if args.json:
         print_json(out)

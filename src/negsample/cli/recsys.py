@@ -12,9 +12,9 @@ def add_cli(subparsers):
     add_columns(t)
     add_output(t, help="model file to write (.npz)")
     t.add_argument("--dim", type=int, default=64, help="embedding dimension")
-    t.add_argument("--epochs", type=int, default=20, help="passes over the interactions")
+    t.add_argument("--epochs", type=int, default=40, help="passes over the interactions")
     t.add_argument("--lr", type=float, default=0.05, help="initial learning rate (decays linearly to 1%%)")
-    t.add_argument("--reg", type=float, default=0.01, help="L2 regularisation of the rows touched")
+    t.add_argument("--reg", type=float, default=0.03, help="L2 regularisation of the rows touched")
     t.add_argument("--loss", choices=["bpr", "sgns"], default="bpr", help="pairwise BPR or SGNS (logistic) loss")
     t.add_argument("--weighting", choices=["confidence", "sample", "none"], default="confidence",
                    help="how the weight column counts: confidence scales each interaction's gradient by "
@@ -22,11 +22,12 @@ def add_cli(subparsers):
                         "their weight, none ignores it")
     t.add_argument("--confidence-alpha", type=float, default=1.0, metavar="ALPHA",
                    help="ALPHA of --weighting confidence")
-    add_negatives(t, negative=5, ns_exponent=0.75, modes=("per-example", "shared"), noise_of="item popularity",
+    add_negatives(t, negative=2, ns_exponent=0.5, modes=("per-example", "shared"), noise_of="item popularity",
                   mode_help="per-example: k fresh draws per interaction; shared: one pool of k per 64 interactions")
     a = t.add_argument_group("adaptive negatives (docs/design-adaptive.md)")
-    a.add_argument("--candidates", type=int, metavar="M", help="draw M filtered candidates per positive and keep "
-                   "the --negative top-scoring ones (dynamic negatives)")
+    a.add_argument("--candidates", type=int, default=10, metavar="M",
+                   help="draw M filtered candidates per positive and keep the --negative top-scoring ones (dynamic "
+                        "negatives; 0: plain draws from the noise; ignored with --negatives shared)")
     a.add_argument("--candidate-temperature", type=float, metavar="T", help="with --candidates: sample the "
                    "negatives with probability ∝ exp(score/T) instead of taking the top ones")
     a.add_argument("--adversarial-temperature", type=float, metavar="ALPHA", help="weight each negative's loss "
@@ -112,15 +113,13 @@ def cmd_train(args):
     check_output_path(args.output, inputs=[args.interactions], what="model")
     from ..samplers import NegativeGenerator, NegativeSampler
 
-    negatives = args.negatives
-    if any(x is not None for x in (args.candidates, args.candidate_temperature, args.adversarial_temperature,
-                                   args.generator_dim)):
-        gen = NegativeGenerator(dim=args.generator_dim, lr=args.generator_lr) if args.generator_dim else None
-        negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
-                                    candidates=args.candidates, candidate_temperature=args.candidate_temperature,
-                                    adversarial_temperature=args.adversarial_temperature, generator=gen)
-    model = ImplicitModel(dim=args.dim, negative=args.negative, ns_exponent=args.ns_exponent,
-                          negatives=negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
+    gen = NegativeGenerator(dim=args.generator_dim, lr=args.generator_lr) if args.generator_dim else None
+    shared = args.negatives == "shared"
+    negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
+                                candidates=None if shared or not args.candidates else args.candidates,
+                                candidate_temperature=args.candidate_temperature,
+                                adversarial_temperature=args.adversarial_temperature, generator=gen)
+    model = ImplicitModel(dim=args.dim, negatives=negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
                           weighting=args.weighting, confidence_alpha=args.confidence_alpha, threads=args.threads,
                           seed=args.seed)
     data = load(args, args.interactions)

@@ -7,7 +7,8 @@ import warnings
 from importlib import resources
 
 from .._common import NegsampleError
-from ._options import add_negatives, add_output, add_run_options, print_json, say, subparser
+from ._options import (adaptive_kwargs, add_adaptive, add_negatives, add_output, add_run_options, print_json,
+                       say, subparser)
 
 SAMPLE_HELP = ("subsampling threshold t: keep a word of frequency f with probability sqrt(t/f) + t/f; 0 "
                "disables it. Our default 1e-4 is the word2vec C tool's and gensim's recommendation for "
@@ -78,6 +79,7 @@ def add_training_args(t, defaults=None):
     t.add_argument("--word-labels", metavar="FILE",
                    help="'word<TAB>label' lines: negatives with the centre word's label are rejected")
     t.add_argument("--max-redraw", type=int, default=10, help="redraws of a rejected negative before it is dropped")
+    add_adaptive(t)
     t.add_argument("--sample", type=float, default=d["sample"], help=SAMPLE_HELP)
     t.add_argument("--min-count", type=int, default=d["min_count"], help="drop words seen fewer times")
     t.add_argument("--max-vocab", type=int, default=None, help="keep at most this many words (most frequent)")
@@ -130,7 +132,8 @@ def sampler_from_args(args):
     times = _read_word_values(args.word_times, "time") if args.word_times else None
     labels = _read_word_values(args.word_labels, "label", numeric=False) if args.word_labels else None
     return NegativeSampler(negative=args.negative, noise=noise, ns_exponent=args.ns_exponent, mode=args.negatives,
-                           times=times, time_window=args.time_window, labels=labels, max_redraw=args.max_redraw)
+                           times=times, time_window=args.time_window, labels=labels, max_redraw=args.max_redraw,
+                           **adaptive_kwargs(args))
 
 
 def model_from_args(args):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -47,6 +48,7 @@ from . import signatures as sig
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = ("sgns.py", "alias.py", "noise.py", "streams.py", "native.py", "signatures.py")
 _lock = threading.Lock()
+log = logging.getLogger("negsample")
 _state: dict = {}          # "lib": CDLL or None, "reason": why not native, "path": library path
 
 
@@ -146,9 +148,7 @@ def _build_in_child(path: str) -> None:
     env = dict(os.environ)
     pkg_root = os.path.dirname(os.path.dirname(_HERE))
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    sys.stderr.write("negsample: compiling the native kernel library once for this machine "
-                     f"(-> {path}) ...\n")
-    sys.stderr.flush()
+    log.info("compiling the native kernel library once for this machine (-> %s) ...", path)
     proc = subprocess.run([sys.executable, "-m", "negsample.kernels.native", "build", path],
                           env=env, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0 or not os.path.exists(path):
@@ -212,7 +212,7 @@ def load():
         if lib is None and mode == "native":
             raise NegsampleError(f"NEGSAMPLE_KERNELS=native but the native kernels are unavailable: {reason}")
         if lib is None and mode == "auto":
-            sys.stderr.write(f"negsample: using the numba JIT kernels ({reason})\n")
+            log.warning("using the numba JIT kernels (%s)", reason)
         _state["lib"], _state["reason"] = lib, reason
         return lib
 

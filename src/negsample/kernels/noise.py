@@ -129,10 +129,11 @@ def reject_reason(c, row, avoid, filt, anchor_time, anchor_label):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def filtered_draw(state, prob, alias, filt, row, avoid, anchor_time, anchor_label, counts):
-    """(new state, negative id or -1): one draw from the noise with the false-negative filters
-    applied (redraw up to filt[5] times, then drop); counts updated (module docstring)."""
-    state, c = noise_draw(state, prob, alias)
+def refilter(state, prob, alias, filt, row, avoid, anchor_time, anchor_label, c, counts):
+    """(new state, c or its replacement or -1): candidate c (a fresh draw, a shared-pool entry, a
+    given negative) checked by the filters; a false negative is redrawn from the noise up to
+    filt[5] times, then dropped. The one filter loop of the package; counts as in the module
+    docstring."""
     r = reject_reason(c, row, avoid, filt, anchor_time, anchor_label)
     if r == 0:
         return state, c
@@ -140,11 +141,19 @@ def filtered_draw(state, prob, alias, filt, row, avoid, anchor_time, anchor_labe
     counts[2 + r] += 1
     for _ in range(filt[5]):
         counts[1] += 1
-        state, c = noise_draw(state, prob, alias)
-        if reject_reason(c, row, avoid, filt, anchor_time, anchor_label) == 0:
-            return state, c
+        state, d = noise_draw(state, prob, alias)
+        if reject_reason(d, row, avoid, filt, anchor_time, anchor_label) == 0:
+            return state, d
     counts[2] += 1
     return state, -1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def filtered_draw(state, prob, alias, filt, row, avoid, anchor_time, anchor_label, counts):
+    """(new state, negative id or -1): one draw from the noise with the false-negative filters
+    applied (redraw up to filt[5] times, then drop); counts updated (module docstring)."""
+    state, c = noise_draw(state, prob, alias)
+    return refilter(state, prob, alias, filt, row, avoid, anchor_time, anchor_label, c, counts)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -191,22 +200,8 @@ def filter_negatives(prob, alias, filt, rows, avoid, anchor_times, anchor_labels
         at = anchor_times[b] if anchor_times.shape[0] > 0 else 0.0
         al = anchor_labels[b] if anchor_labels.shape[0] > 0 else -1
         for j in range(K):
-            c = negatives[b, j]
-            r = reject_reason(c, rows[b], avoid[b], filt, at, al)
-            if r == 0:
-                continue
-            counts[0] += 1
-            counts[2 + r] += 1
-            c = -1
-            for _ in range(filt[5]):
-                counts[1] += 1
-                state, d = noise_draw(state, prob, alias)
-                if reject_reason(d, rows[b], avoid[b], filt, at, al) == 0:
-                    c = d
-                    break
-            if c < 0:
-                counts[2] += 1
-            negatives[b, j] = c
+            state, negatives[b, j] = refilter(state, prob, alias, filt, rows[b], avoid[b], at, al, negatives[b, j],
+                                              counts)
 
 
 @njit(nogil=True, cache=True)

@@ -40,7 +40,7 @@ from numba import njit
 
 from .adaptive import (draw_candidates, generator_propose, generator_update, softmax_sample,
                        softmax_weights, top_k)
-from .noise import (anchor_label_of, anchor_time_of, csr_contains, filtered_draw, noise_draw, reject_reason,
+from .noise import (anchor_label_of, anchor_time_of, csr_contains, filtered_draw, noise_draw, refilter,
                     stream_state)
 
 SHARED_BLOCK = 64
@@ -48,25 +48,6 @@ STATS = ("loss", "loss_terms", "positives", "negatives", "extra_scores", "margin
          "candidate_margin_sum", "candidates", "monitor_hits", "candidate_monitor_hits", "reward_sum",
          "weight_entropy", "generator_scores")
 N_STATS = len(STATS)
-
-
-@njit(nogil=True, cache=True, inline="always")
-def refilter(state, prob, alias, filt, row, avoid, anchor_time, anchor_label, c, counts):
-    """(new state, c or its replacement or -1): a given candidate c (e.g. a shared-pool entry)
-    checked by the noise core's filters; a false negative is redrawn from the noise up to filt[5]
-    times, then dropped. Counts as ``noise.filter_negatives``."""
-    r = reject_reason(c, row, avoid, filt, anchor_time, anchor_label)
-    if r == 0:
-        return state, c
-    counts[0] += 1
-    counts[2 + r] += 1
-    for _ in range(filt[5]):
-        counts[1] += 1
-        state, d = noise_draw(state, prob, alias)
-        if reject_reason(d, row, avoid, filt, anchor_time, anchor_label) == 0:
-            return state, d
-    counts[2] += 1
-    return state, -1
 
 
 @njit(nogil=True, cache=True, inline="always")
