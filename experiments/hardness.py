@@ -38,7 +38,7 @@ from negsample.samplers import NegativeSampler  # noqa: E402
 NAME = "hardness"
 MODES = ("random", "easy", "semi-hard", "hard", "mixed")
 SCALES = {
-    "full": dict(unlabelled=(0.0, 0.5), items=3000, test_items=1500, steps=600, batch=256, refresh=50, seeds=3),
+    "full": dict(unlabelled=(0.0, 0.5), items=3000, test_items=1500, steps=500, batch=256, refresh=50, seeds=3),
     "ci": dict(unlabelled=(0.5,), items=900, test_items=600, steps=150, batch=128, refresh=50, seeds=1,
                modes=("random", "hard")),
 }

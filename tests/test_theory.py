@@ -147,3 +147,20 @@ def test_small_windows_give_syntactic_neighbours_large_ones_topical():
     by = {r["window"]: r for r in res["synthetic"]}
     assert by[1]["syntactic"] > 0.9 and by[1]["topical"] < 0.2
     assert by[8]["topical"] > 0.6 and by[8]["syntactic"] < 0.3
+
+
+# ----------------------------------------------------------------------------- temperature
+
+def test_automatic_temperature_holds_its_entropy_target():
+    """InfoNCELoss(temperature="auto", target_entropy=0.8 ln K) on in-batch negatives: the entropy
+    of the negative weights stays within 5% of the target over the second half of training, while
+    the fixed tau it starts from (0.1) sits far below it; the controller's history is the tau used
+    and the entropy seen at every step."""
+    pytest.importorskip("torch")
+    E = experiment("temperature")
+    res = E.run("ci", seed=0)
+    row = {r["kind"]: r for r in res["rows"]}
+    auto, fixed = row["auto"], row["fixed"]
+    assert auto["entropy_second_half_max_dev"] < 0.05, auto["entropy_second_half_max_dev"]
+    assert abs(fixed["entropy_end"] - auto["target"]) > 0.15 * auto["target"]
+    assert auto["tau_end"] > 1.5 * 0.1          # it had to raise tau to get there
