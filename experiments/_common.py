@@ -31,6 +31,8 @@ def parser(description):
 
 def fmt(x, digits=3):
     if isinstance(x, float):
+        if abs(x) < 0.5 * 10 ** -digits:
+            x = 0.0
         return f"{x:.{digits}f}"
     return str(x)
 
@@ -51,6 +53,17 @@ def pyplot():
     return plt
 
 
+def slim(x, limit=64):
+    """The results without long arrays (per-pair scatters, per-step curves) for the JSON file."""
+    if isinstance(x, dict):
+        return {k: slim(v, limit) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        if len(x) > limit:
+            return f"<{len(x)} values omitted>"
+        return [slim(v, limit) for v in x]
+    return x
+
+
 def write_outputs(name, results, table_md, figure_fn, out=OUT, seconds=None, command=None):
     """Write <out>/<name>.png, <name>.md (the table with the command and run time) and <name>.json."""
     os.makedirs(out, exist_ok=True)
@@ -62,7 +75,7 @@ def write_outputs(name, results, table_md, figure_fn, out=OUT, seconds=None, com
     with open(os.path.join(out, f"{name}.md"), "w") as fh:
         fh.write(table_md + footer)
     with open(os.path.join(out, f"{name}.json"), "w") as fh:
-        json.dump(results, fh, indent=1, default=float)
+        json.dump(slim(results), fh, indent=1, default=float)
     return png
 
 
@@ -73,10 +86,10 @@ def splice(name, out=OUT, doc=DOC):
         fragment = fh.read().rstrip("\n")
     with open(doc) as fh:
         text = fh.read()
-    pat = re.compile(rf"(<!-- BEGIN {re.escape(name)} -->\n).*?(\n<!-- END {re.escape(name)} -->)", re.S)
+    pat = re.compile(rf"(<!-- BEGIN {re.escape(name)} -->).*?(<!-- END {re.escape(name)} -->)", re.S)
     if not pat.search(text):
         raise SystemExit(f"{doc} has no <!-- BEGIN {name} --> / <!-- END {name} --> block")
-    text = pat.sub(lambda m: m.group(1) + fragment + m.group(2), text)
+    text = pat.sub(lambda m: m.group(1) + "\n" + fragment + "\n" + m.group(2), text)
     with open(doc, "w") as fh:
         fh.write(text)
 

@@ -38,7 +38,7 @@ NAME = "false_negatives"
 METHODS = ("plain", "masked", "debiased", "temporal")
 SCALES = {
     "full": dict(rates=(0.02, 0.1, 0.25, 0.5), classes=20, items=4000, test_items=1000, session=20, steps=400,
-                 batch=256, negative=16, same_session=0.5, seeds=3),
+                 batch=256, negative=16, same_session=0.5, seeds=3, classmate_rates=(0.5,)),
     "ci": dict(rates=(0.5,), classes=20, items=1000, test_items=400, session=20, steps=100, batch=128, negative=16,
                same_session=0.5, seeds=1),
 }
@@ -97,9 +97,10 @@ def one_nn_accuracy(Z_train, y_train, Z_test, y_test):
     return float(np.mean(y_train[np.argmax(b @ a.T, axis=1)] == y_test))
 
 
-def train(method, X, y, sess, rate, s, seed):
+def train(method, X, y, sess, rate, s, seed, positive="session", same_session=None):
     """Train the linear encoder with one method; returns (W (D_IN, D_OUT), share of false
-    negatives among the negatives the loss used)."""
+    negatives among the negatives the loss used). positive: "session" (an item of the anchor's
+    session within 3 steps) or "class" (a classmate from another session)."""
     import torch
 
     from negsample.losses import debiased_info_nce, info_nce
@@ -116,12 +117,15 @@ def train(method, X, y, sess, rate, s, seed):
     fn_used, neg_used = 0, 0
     for step in range(s["steps"]):
         a_idx = rng.integers(0, n, s["batch"])
-        # the positive: another item of the session within 3 steps
-        off = rng.integers(1, 4, a_idx.size) * rng.choice([-1, 1], a_idx.size)
-        p_idx = a_idx + off
-        bad = (p_idx < 0) | (p_idx >= n) | (sess[np.clip(p_idx, 0, n - 1)] != sess[a_idx])
-        p_idx = np.where(bad, a_idx - off, p_idx)
-        neg = planter.draw(a_idx, s["negative"], rate, s["same_session"], rng)
+        if positive == "class":
+            p_idx = planter.draw(a_idx, 1, 1.0, 0.0, rng)[:, 0]
+        else:  # another item of the session within 3 steps
+            off = rng.integers(1, 4, a_idx.size) * rng.choice([-1, 1], a_idx.size)
+            p_idx = a_idx + off
+            bad = (p_idx < 0) | (p_idx >= n) | (sess[np.clip(p_idx, 0, n - 1)] != sess[a_idx])
+            p_idx = np.where(bad, a_idx - off, p_idx)
+        neg = planter.draw(a_idx, s["negative"], rate, s["same_session"] if same_session is None else same_session,
+                           rng)
         if method == "temporal":
             neg, ok, _ = window.filter(a_idx, neg, avoid=p_idx, rng=int(rng.integers(1 << 62)))
             neg = np.where(ok, neg, rng.integers(0, n, neg.shape))
@@ -139,7 +143,15 @@ def train(method, X, y, sess, rate, s, seed):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return enc.weight.detach().numpy().T, fn_used / max(neg_used, 1)
+    clamped = float("nan")
+    if method == "debiased":   # share of anchors whose negative estimate hits the floor N e^{-1/t} (no gradient)
+        with torch.no_grad():
+            za, zp, zn = (torch.nn.functional.normalize(z, dim=-1) for z in (za, zp, zn))
+            sp, sn = (za * zp).sum(-1), torch.einsum("bd,bkd->bk", za, zn)
+            K = sn.shape[1]
+            est = (torch.exp(sn / TAU).sum(-1) - K * rate * torch.exp(sp / TAU)) / (1 - rate)
+            clamped = float((est < K * math.exp(-1 / TAU)).double().mean())
+    return enc.weight.detach().numpy().T, fn_used / max(neg_used, 1), clamped
 
 
 def run(scale="full", seed=0, **overrides):
@@ -148,9 +160,14 @@ def run(scale="full", seed=0, **overrides):
     torch.set_num_threads(1)
     s = dict(SCALES[scale], **overrides)
     rows = []
-    for rate in s["rates"]:
-        accs = {m: [] for m in METHODS}
-        fns = {m: [] for m in METHODS}
+    # main arm: time-contrastive positives; second arm (Chuang et al.'s setting): the positive and the
+    # false negatives are both classmates from other sessions
+    arms = [("session neighbour", rate, METHODS, None) for rate in s["rates"]] + \
+        [("classmate", rate, ("plain", "masked", "debiased"), 0.0) for rate in s.get("classmate_rates", ())]
+    for positive, rate, methods, same in arms:
+        accs = {m: [] for m in methods}
+        fns = {m: [] for m in methods}
+        clamps = []
         raw = []
         for r in range(s["seeds"]):
             rng = np.random.default_rng(seed * 100 + r)
@@ -158,22 +175,28 @@ def run(scale="full", seed=0, **overrides):
             tr = slice(0, s["items"])
             te = slice(s["items"], None)
             raw.append(one_nn_accuracy(X[tr], y[tr], X[te], y[te]))
-            for m in METHODS:
-                W, fn = train(m, X[tr], y[tr], sess[tr], rate, s, seed * 100 + r)
+            for m in methods:
+                W, fn, clamped = train(m, X[tr], y[tr], sess[tr], rate, s, seed * 100 + r,
+                                       positive="class" if positive == "classmate" else "session", same_session=same)
+                if m == "debiased":
+                    clamps.append(clamped)
                 accs[m].append(one_nn_accuracy(X[tr] @ W, y[tr], X[te] @ W, y[te]))
                 fns[m].append(fn)
-        for m in METHODS:
-            rows.append({"rate": rate, "method": m, "accuracy": float(np.mean(accs[m])),
+        for m in methods:
+            rows.append({"positive": positive, "rate": rate, "method": m, "accuracy": float(np.mean(accs[m])),
                          "accuracy_se": float(np.std(accs[m]) / math.sqrt(len(accs[m]))), "accuracies": accs[m],
-                         "false_negative_share": float(np.mean(fns[m]))})
-        rows.append({"rate": rate, "method": "raw inputs (no training)", "accuracy": float(np.mean(raw)),
-                     "accuracy_se": 0.0, "accuracies": raw, "false_negative_share": float("nan")})
+                         "false_negative_share": float(np.mean(fns[m])),
+                         "clamped": float(np.mean(clamps)) if m == "debiased" else float("nan")})
+        if positive == "session neighbour":
+            rows.append({"positive": positive, "rate": rate, "method": "raw inputs (no training)",
+                         "accuracy": float(np.mean(raw)), "accuracy_se": 0.0, "accuracies": raw,
+                         "false_negative_share": float("nan"), "clamped": float("nan")})
     return {"scale": scale, "settings": s, "rows": rows}
 
 
-def paired(res, rate, method):
+def paired(res, rate, method, positive="session neighbour"):
     """(mean, s.e.) of accuracy(method) - accuracy(plain) over the seeds (same data and negatives)."""
-    rows = {r["method"]: r for r in res["rows"] if r["rate"] == rate}
+    rows = {r["method"]: r for r in res["rows"] if r["rate"] == rate and r.get("positive", positive) == positive}
     d = np.array(rows[method]["accuracies"]) - np.array(rows["plain"]["accuracies"])
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
 
@@ -182,22 +205,24 @@ def table(res):
     out = []
     for r in res["rows"]:
         if r["method"] in METHODS and r["method"] != "plain":
-            m, se = paired(res, r["rate"], r["method"])
+            m, se = paired(res, r["rate"], r["method"], r.get("positive", "session neighbour"))
             diff = f"{m:+.3f} ± {se:.3f}" if np.isfinite(se) else f"{m:+.3f}"
         else:
             diff = "-"
-        out.append((f"{r['rate']:.0%}", r["method"], r["accuracy"], diff,
-                    "-" if not np.isfinite(r["false_negative_share"]) else f"{r['false_negative_share']:.1%}"))
+        out.append((r.get("positive", "session neighbour"), f"{r['rate']:.0%}", r["method"], r["accuracy"], diff,
+                    "-" if not np.isfinite(r["false_negative_share"]) else f"{r['false_negative_share']:.1%}",
+                    "-" if not np.isfinite(r.get("clamped", float("nan"))) else f"{r['clamped']:.0%}"))
     return _common.markdown_table(
-        ["false-negative rate r", "method", "1-NN class accuracy (held out)", "minus plain (paired over seeds, s.e.)",
-         "false negatives among the negatives used"], out)
+        ["positive", "false-negative rate r", "method", "1-NN class accuracy (held out)",
+         "minus plain (paired over seeds, s.e.)", "false negatives among the negatives used",
+         "debiased: anchors at the floor N e^{-1/t}"], out)
 
 
 def figure(res, path):
     plt = _common.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for m in METHODS:
-        rr = [r for r in res["rows"] if r["method"] == m]
+        rr = [r for r in res["rows"] if r["method"] == m and r.get("positive", "session neighbour") != "classmate"]
         ax.errorbar([r["rate"] for r in rr], [r["accuracy"] for r in rr], yerr=[r["accuracy_se"] for r in rr],
                     fmt="o-", label=m, capsize=2)
     ax.set_xscale("log")

@@ -215,3 +215,15 @@ def test_cli_diagnose_counts_file_and_errors(tmp_path, capsys):
     assert "non-numeric count 'lots'" in err and len(err.strip().splitlines()) == 1
     assert main(["diagnose", str(counts)]) == 2
     assert "is not a negsample word2vec-model file" in capsys.readouterr().err
+
+
+def test_cli_plot_without_matplotlib_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    counts = tmp_path / "c.txt"
+    counts.write_text("5\n3\n1\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["diagnose", "--counts", str(counts), "--plot", str(tmp_path / "n.png")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'negsample[plot]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "n.png").exists()

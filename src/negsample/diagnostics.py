@@ -215,9 +215,9 @@ class OptimumReport:
         if self.spectrum:
             s = self.spectrum
             lines.append(f"  spectrum of W_in W_out^T (dim {s['dim']}): effective rank {s['effective_rank']:.1f}; "
-                         f"top singular values " + ", ".join(f"{v:.3g}" for v in s["implicit"][:6]))
+                         "top singular values " + ", ".join(f"{v:.3g}" for v in s["implicit"][:6]))
             if s.get("sppmi"):
-                lines.append(f"  spectrum of SPPMI = max(PMI - ln k, 0): top " +
+                lines.append("  spectrum of SPPMI = max(PMI - ln k, 0): top " +
                              ", ".join(f"{v:.3g}" for v in s["sppmi"][:6]) +
                              f"; top-{len(s['sppmi'])} energy share {s['sppmi_energy_top']:.3f}")
         return "\n".join(lines)

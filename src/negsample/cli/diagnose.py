@@ -3,6 +3,7 @@ and the noise report (with an optional plot) for a model's vocabulary or any cou
 (the command-line face of negsample.diagnostics)."""
 from __future__ import annotations
 
+import importlib
 import os
 
 from .._common import NegsampleError
@@ -95,7 +96,7 @@ def cmd_diagnose(args):
         open_corpus(corpus).close()
     if args.plot:
         check_output_path(args.plot, inputs=[x for x in (args.model, corpus, args.counts) if x], what="plot")
-        import matplotlib  # noqa: F401  (fail early, with the extra to install)
+        importlib.import_module("matplotlib")  # fail early, naming the extra to install
     model = None
     if args.model:
         from ..word2vec import Word2Vec
