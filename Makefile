@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench experiments clean
 
 $(VENV)/.core-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(VENV)/.test-installed
 ## make bench: every benchmark in benchmarks/ (long; needs ../shared/data)
 bench: $(VENV)/.test-installed
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+## make experiments: every experiment in experiments/ -> figures and tables in docs/experiments.md
+## (~25 min on 2 cores; the window-size one needs ../shared/data)
+experiments: $(VENV)/.test-installed
+	$(PY) experiments/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

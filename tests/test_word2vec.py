@@ -225,9 +225,84 @@ def test_train_sgns_on_integer_sequences():
         train_sgns(ids, offsets[1:], np.ones(20), dim=4)
 
 
-def test_subsampling_and_noise_exponent_are_used():
-    vocab = build_vocab(planted_corpus(200), min_count=1)
-    assert vocab.counts[0] >= vocab.counts[-1] and vocab.raw_words == 200 * 7
+def _zipf_sentences(n_sentences=1500, length=20, V=40, seed=0):
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, V + 1) ** 1.2
+    return [[f"w{i}" for i in rng.choice(V, size=length, p=p / p.sum())] for _ in range(n_sentences)]
+
+
+def test_subsampling_removes_frequent_words_as_the_formula_says():
+    """Window 1: a sentence whose kept tokens number m trains 2 (m - 1) pairs, so the pairs per
+    epoch have expectation 2 sum_s (sum_i keep_i - 1 + P(m = 0)) with keep from
+    min(1, sqrt(t/f) + t/f). Measured through Word2Vec; without subsampling it is 2 (n - 1)."""
+    from negsample.distributions import subsample_keep_prob
+
+    sents = _zipf_sentences()
+    vocab = build_vocab(sents, min_count=1)
+    epochs, t = 4, 2e-3
+    keep = subsample_keep_prob(vocab.counts, t)
+    assert keep[0] < 0.2 and keep[-1] == 1.0           # the test corpus has words on both sides
+    expected = 0.0
+    for sent in sents:
+        k = keep[[vocab.index[w] for w in sent]]
+        expected += 2 * (k.sum() - 1 + np.prod(1 - k))
+    m = Word2Vec(dim=4, window=1, sample=t, min_count=1, epochs=epochs, threads=1, negatives="per-example",
+                 seed=3).fit(sents, progress=False)
+    assert m.stats["pairs"] / epochs == pytest.approx(expected, rel=0.01)
+    full = Word2Vec(dim=4, window=1, sample=0, min_count=1, epochs=1, threads=1).fit(sents, progress=False)
+    assert full.stats["pairs"] == 2 * 19 * len(sents)
+    assert m.stats["pairs"] / epochs < 0.7 * full.stats["pairs"]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.75, 1.0])
+def test_negatives_follow_the_noise_exponent(alpha):
+    """Per-example mode draws k negatives per (context, centre w) pair from q ∝ count^alpha and
+    rejects a first draw equal to w ("self"). So the self-rejections counted by the kernel have
+    expectation k sum_w pairs(w) q(w), which depends on alpha (1/V-like for alpha = 0, sum p^2-like
+    for alpha = 1): measured through Word2Vec within 5 standard errors (Poisson)."""
+    from negsample.distributions import unigram
+
+    sents = _zipf_sentences(600)
+    vocab = build_vocab(sents, min_count=1)
+    q = unigram(vocab.counts, alpha)
+    pairs_as_centre = np.zeros(len(vocab))
+    for sent in sents:                       # window 1: each token is the centre of its neighbours' pairs
+        for i, w in enumerate(sent):
+            pairs_as_centre[vocab.index[w]] += (i > 0) + (i < len(sent) - 1)
+    k, epochs = 5, 3
+    m = Word2Vec(dim=4, window=1, sample=0, min_count=1, epochs=epochs, threads=1, negatives="per-example",
+                 negative=k, ns_exponent=alpha, seed=5).fit(sents, progress=False)
+    expected = epochs * k * float(pairs_as_centre @ q)
+    got = m.stats["filter"]["self"]
+    assert abs(got - expected) < 5 * np.sqrt(expected), (alpha, got, expected)
+    for a in {0.0, 0.75, 1.0} - {alpha}:        # the count tells the exponents apart
+        assert abs(epochs * k * float(pairs_as_centre @ unigram(vocab.counts, a)) - expected) > 10 * np.sqrt(expected)
+
+
+@pytest.mark.parametrize("kernel", [sgns_per_example, sgns_shared])
+def test_dynamic_window_distance_distribution(kernel):
+    """The window radius is b ~ U{1..window} per centre word, so a context at distance d is used with
+    probability (window - d + 1) / window (a fixed window would use every d <= window). Measured in
+    the kernel: with one-hot input vectors, a tiny learning rate and all noise on an unused id,
+    W_out[w, c] accumulates the same g for every use of c as a context of w."""
+    L, window, S = 13, 5, 4000
+    V = L + 1                                   # id L: the noise's only word, never in a sentence
+    ids = np.tile(np.arange(L, dtype=np.int32), S)
+    offsets = np.arange(0, ids.size + 1, L, dtype=np.int64)
+    W_in = (0.01 * np.eye(V, dtype=np.float32))
+    W_out = np.zeros((V, V), np.float32)
+    prob = np.zeros(V)
+    prob[L] = 1.0
+    alias = np.full(V, L, np.int64)
+    kernel(W_in, W_out, ids, offsets, 0, S, np.ones(V, np.float32), prob, alias, NF, window, 1,
+           np.float32(1e-6), 11, np.zeros(11))
+    w = L // 2                                   # a centre with contexts up to distance 6 on both sides
+    uses = W_out[w, :L] / W_out[w, w - 1]        # relative to distance 1 (always used)
+    for d in range(1, window + 2):
+        p = max(window - d + 1, 0) / window
+        for c in (w - d, w + d):
+            se = np.sqrt(p * (1 - p) / S) + 1e-3
+            assert abs(uses[c] - p) < 5 * se, (d, c, uses[c], p)
 
 
 # ----------------------------------------------------------------------------- input handling
