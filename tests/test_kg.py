@@ -357,3 +357,44 @@ def test_nations_training(shared_data):
     random = KGModel("distmult", dim=32, epochs=0, threads=2).fit(data).evaluate(data.test, known=data.all_triples())
     assert res["both"]["mrr"] > 0.6 and random["both"]["mrr"] < 0.5
     assert res["both"]["hits@10"] >= res["both"]["hits@3"] >= res["both"]["hits@1"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _write_split(tmp_path):
+    rng = np.random.default_rng(4)
+    names = [f"n{i}" for i in range(12)]
+    rels = ["likes", "knows"]
+    triples = {(names[h], rels[r], names[t]) for h, r, t in zip(rng.integers(0, 12, 120), rng.integers(0, 2, 120),
+                                                                rng.integers(0, 12, 120)) if h != t}
+    triples = sorted(triples)
+    for name, part in (("train", triples[:-10]), ("valid", triples[-10:-5]), ("test", triples[-5:] + [("zz", "likes", "n1")])):
+        (tmp_path / f"g.{name}.tsv").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in part))
+    return tmp_path / "g"
+
+
+def test_cli_train_eval_predict(tmp_path, capsys):
+    from negsample.cli import main
+
+    prefix = _write_split(tmp_path)
+    model = tmp_path / "m.npz"
+    assert main(["kg", "train", str(prefix), "-o", str(model), "--model", "transe", "--dim", "8", "--epochs", "2",
+                 "--negative", "3", "--corruption", "bernoulli", "--filtered", "--eval", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data"]["dropped"]["test"] == 1 and out["test"]["triples"] == 5
+    assert out["params"]["corruption"] == "bernoulli" and out["filter"]["total"] == 2 * out["data"]["train"] * 3
+    assert main(["kg", "eval", str(model), str(prefix), "--json", "--per-relation"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["both"]["mrr"] == pytest.approx(out["test"]["both"]["mrr"]) and ev["dropped_unknown"] == 1
+    assert set(ev["per_relation"]) <= {"likes", "knows"}
+    assert main(["kg", "predict", str(model), "likes", "--head", "n0", "-k", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and all(len(ln.split("\t")) == 2 for ln in lines)
+    # errors: one line, exit 2
+    assert main(["kg", "predict", str(model), "likes", "--head", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("negsample: error: unknown entity") and err.count("\n") == 1
+    assert main(["kg", "train", str(tmp_path / "missing"), "-o", str(tmp_path / "x.npz")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["kg", "eval", str(prefix) + ".train.tsv", str(prefix)]) == 2
+    assert "not a negsample kg-model file" in capsys.readouterr().err
