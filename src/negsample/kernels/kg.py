@@ -37,7 +37,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .noise import draw_negatives, filter_negatives, rng_uniform, sample_noise, stream_state
 
@@ -48,6 +51,37 @@ TAIL, HEAD = 0, 1
 
 # reassociation and contraction for vectorised reductions, but no "no NaN / no inf" assumptions
 _FM = {"reassoc", "contract", "arcp", "nsz"}
+
+
+# --------------------------------------------------------------------------- prefetch
+
+@intrinsic
+def _prefetch(typingctx, arr, row, col):
+    """llvm.prefetch (read, high locality) of the address of arr[row, col]."""
+    sig = types.void(arr, row, col)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True, inline="always")
+def prefetch_row(W, row):
+    """Ask the CPU to fetch row ``row`` of W (one request per 64-byte line): the tables are
+    gathered by random rows, and fetching the next rows while computing on the current ones
+    hides memory latency on large graphs."""
+    step = max(1, 64 // W.itemsize)
+    for j in range(0, W.shape[1], step):
+        _prefetch(W, row, j)
 
 
 # --------------------------------------------------------------------------- queries and scores
@@ -544,6 +578,15 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
                 a, true = h, t
             else:
                 a, true = t, h
+            if i + 1 < B:  # the next positive's rows, while this one computes
+                nxt = pos_in[i + 1]
+                for j in range(K):
+                    c = negs_t[nxt, j] if side[i + 1] == TAIL else negs_h[nxt, j]
+                    if c >= 0:
+                        prefetch_row(E, c)
+                p1 = order[b0 + i + 1]
+                prefetch_row(E, heads[p1])
+                prefetch_row(E, tails[p1])
             query(model, sd, E, R, a, r, q)
             fpos = sim(model, pnorm, q, E, true)
             nv = 0
@@ -582,6 +625,13 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
                         GR[sr, j] += cr * R[r, j]
         for s in range(ne):
             e = rows_e[s]
+            if s + 2 < ne:
+                e2 = rows_e[s + 2]
+                prefetch_row(E, e2)
+                if optimizer != SGD:
+                    prefetch_row(EV, e2)
+                if optimizer == ADAM:
+                    prefetch_row(EM, e2)
             _apply(E, EM, EV, ET, e, GE, s, optimizer, lr, beta1, beta2, eps)
             slot_e[e] = -1
             if normalize:
