@@ -173,7 +173,7 @@ class PoincareModel:
     >>> model.evaluate(hierarchy)          # {"mean_rank": ..., "map": ...}
     """
 
-    def __init__(self, dim=10, negative=50, negatives=None, noise="uniform", ns_exponent=1.0, epochs=50, lr=1.0,
+    def __init__(self, dim=10, negative=50, negatives=None, noise="frequency", ns_exponent=1.0, epochs=50, lr=0.5,
                  burn_in=10, burn_in_factor=10.0, hard=0, init=1e-3, eps=1e-5, threads=2, seed=1):
         self.dim = check_positive_int("dim", dim)
         if isinstance(negatives, NegativeSampler):

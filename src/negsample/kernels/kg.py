@@ -153,8 +153,9 @@ def sim(model, pnorm, q, E, e):
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def sim_grad(model, pnorm, q, E, e, coef, gq, G, slot):
-    """gq += coef * df/dq and G[slot] += coef * df/de for f = sim(q, E[e])."""
+def sim_grad(model, pnorm, q, E, e, coef, gq, G, slot, f):
+    """gq += coef * df/dq and G[slot] += coef * df/de for f = sim(q, E[e]) (f given: the L2
+    distance is -f)."""
     De = E.shape[1]
     if model == DISTMULT or model == COMPLEX:
         for j in range(De):
@@ -185,11 +186,7 @@ def sim_grad(model, pnorm, q, E, e, coef, gq, G, slot):
                 gq[j] += coef
                 G[slot, j] -= coef
         return
-    acc = np.float32(0.0)
-    for j in range(De):
-        x = q[j] - E[e, j]
-        acc += x * x
-    n = math.sqrt(acc)
+    n = -f
     if n > 0.0:
         c = coef / n
         for j in range(De):
@@ -261,7 +258,7 @@ def triple_grad(model, pnorm, side, E, R, h, r, t, gE, gR):
     gq = np.zeros(E.shape[1], np.float32)
     a, e = (h, t) if side == TAIL else (t, h)
     query(model, side, E, R, a, r, q)
-    sim_grad(model, pnorm, q, E, e, np.float32(1.0), gq, gE, e)
+    sim_grad(model, pnorm, q, E, e, np.float32(1.0), gq, gE, e, sim(model, pnorm, q, E, e))
     query_backprop(model, side, E, R, a, r, q, gq, gE, a, gR, r)
 
 
@@ -606,12 +603,12 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
             for j in range(De):
                 gq[j] = 0.0
             st, ne = _slot(slot_e, rows_e, ne, true)
-            sim_grad(model, pnorm, q, E, true, np.float32(dpos * inv_b), gq, GE, st)
+            sim_grad(model, pnorm, q, E, true, np.float32(dpos * inv_b), gq, GE, st, fpos)
             for j in range(K):
                 if valid[j] and dneg[j] != 0.0:
                     c = negs_t[pos_in[i], j] if sd == TAIL else negs_h[pos_in[i], j]
                     sc, ne = _slot(slot_e, rows_e, ne, c)
-                    sim_grad(model, pnorm, q, E, c, np.float32(dneg[j] * inv_b), gq, GE, sc)
+                    sim_grad(model, pnorm, q, E, c, np.float32(dneg[j] * inv_b), gq, GE, sc, fneg[j])
             sa, ne = _slot(slot_e, rows_e, ne, a)
             sr, nr = _slot(slot_r, rows_r, nr, r)
             query_backprop(model, sd, E, R, a, r, q, gq, GE, sa, GR, sr)

@@ -130,36 +130,58 @@ def draw_pair_negatives(X, u, v, negative, hard, prob, alias, filt, state, cand,
 def train_chunk(X, child, anc, order, start, end, lr, negative, hard, prob, alias, filt, seed, eps, counts, stats):
     """Riemannian SGD on pairs order[start:end] (child[p], anc[p]), one step per pair for the
     child, the ancestor and the negatives (computed from the same snapshot). stats (4,) +=
-    [loss sum, pairs, negatives used, diverged flag]."""
+    [loss sum, pairs, negatives used, diverged flag].
+
+    With g_t = 1 + 2 |u - x_t|^2 / (a b_t) and s_t = sqrt(g_t^2 - 1), e^{-d_t} = 1 / (g_t + s_t),
+    so the softmax over the targets needs no exp / log: p_t = w_t / sum w, w_t = 1 / (g_t + s_t)."""
     D = X.shape[1]
     K = negative
     M = K * max(hard, 1)
     cand = np.empty(M, np.int64)
     cd = np.empty(M)
-    negs = np.empty(K, np.int64)
-    d = np.empty(K + 1)
+    tgt = np.empty(K + 1, np.int64)
+    xx = np.empty(K + 1)
+    ux = np.empty(K + 1)
+    sq = np.empty(K + 1)
+    w = np.empty(K + 1)
     gu = np.empty(D)
     G = np.empty((K + 1, D))
     state = stream_state(seed, 0)
     for i in range(start, end):
         p = order[i]
         u = child[p]
-        v = anc[p]
-        state = draw_pair_negatives(X, u, v, K, hard, prob, alias, filt, state, cand, cd, negs, counts)
-        d[0] = distance(X, u, v)
-        dmin = d[0]
+        tgt[0] = anc[p]
+        state = draw_pair_negatives(X, u, tgt[0], K, hard, prob, alias, filt, state, cand, cd, tgt[1:], counts)
+        uu = 0.0
+        for j in range(D):
+            uu += X[u, j] * X[u, j]
+        a = 1.0 - uu
+        total = 0.0
         nv = 0
-        for j in range(K):
-            if negs[j] >= 0:
-                d[j + 1] = distance(X, u, negs[j])
-                nv += 1
-                if d[j + 1] < dmin:
-                    dmin = d[j + 1]
-        z = math.exp(-(d[0] - dmin))
-        for j in range(K):
-            if negs[j] >= 0:
-                z += math.exp(-(d[j + 1] - dmin))
-        loss = d[0] - dmin + math.log(z)
+        for t in range(K + 1):
+            x = tgt[t]
+            if x < 0:
+                w[t] = 0.0
+                continue
+            s_xx = 0.0
+            s_ux = 0.0
+            for j in range(D):
+                s_xx += X[x, j] * X[x, j]
+                s_ux += X[u, j] * X[x, j]
+            xx[t] = s_xx
+            ux[t] = s_ux
+            diff = uu - 2.0 * s_ux + s_xx
+            if diff < 0.0:
+                diff = 0.0
+            g = 1.0 + 2.0 * diff / (a * (1.0 - s_xx))
+            if g < 1.0:
+                g = 1.0
+            st = math.sqrt(g * g - 1.0)
+            sq[t] = st
+            w[t] = 1.0 / (g + st)
+            total += w[t]
+            nv += t > 0
+        loss = math.log(total / w[0])
         if not np.isfinite(loss):
             stats[3] = 1.0
             return
@@ -169,18 +191,24 @@ def train_chunk(X, child, anc, order, start, end, lr, negative, hard, prob, alia
         for j in range(D):
             gu[j] = 0.0
         for t in range(K + 1):
+            x = tgt[t]
             for j in range(D):
                 G[t, j] = 0.0
-        distance_grad(X, u, v, 1.0 - math.exp(-(d[0] - dmin)) / z, gu, G[0])
-        for j in range(K):
-            c = negs[j]
-            if c >= 0:
-                distance_grad(X, u, c, -math.exp(-(d[j + 1] - dmin)) / z, gu, G[j + 1])
+            if x < 0 or sq[t] <= 1e-15:
+                continue
+            coef = (1.0 if t == 0 else 0.0) - w[t] / total
+            b = 1.0 - xx[t]
+            cu = coef * 4.0 / (b * sq[t])
+            cx = coef * 4.0 / (a * sq[t])
+            fu = (xx[t] - 2.0 * ux[t] + 1.0) / (a * a)
+            fx = (uu - 2.0 * ux[t] + 1.0) / (b * b)
+            for j in range(D):
+                gu[j] += cu * (fu * X[u, j] - X[x, j] / a)
+                G[t, j] += cx * (fx * X[x, j] - X[u, j] / b)
         rsgd_step(X, u, gu, lr, eps)
-        rsgd_step(X, v, G[0], lr, eps)
-        for j in range(K):
-            if negs[j] >= 0:
-                rsgd_step(X, negs[j], G[j + 1], lr, eps)
+        for t in range(K + 1):
+            if tgt[t] >= 0:
+                rsgd_step(X, tgt[t], G[t], lr, eps)
 
 
 @njit(nogil=True, cache=True)
