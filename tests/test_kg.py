@@ -328,9 +328,9 @@ def test_fit_predict_save_load(tmp_path):
     np.testing.assert_array_equal(m2.entity_, m.entity_)
     assert m2.params() == m.params()
     np.testing.assert_array_equal(m2.score(train), m.score(train))
-    top = m2.predict("0", head="1", k=3)
+    top = m2.predict("0", head="1", topn=3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
-    ex = m2.predict(0, head=1, k=10, exclude=train)
+    ex = m2.predict(0, head=1, topn=10, exclude=train)
     assert not any((1, 0, int(e)) in {tuple(x) for x in train} for e, _ in ex)
     with pytest.raises(NegsampleError, match="unknown relation"):
         m2.predict("nope", head="1")
@@ -387,7 +387,7 @@ def test_cli_train_eval_predict(tmp_path, capsys):
     ev = json.loads(capsys.readouterr().out)
     assert ev["both"]["mrr"] == pytest.approx(out["test"]["both"]["mrr"]) and ev["dropped_unknown"] == 1
     assert set(ev["per_relation"]) <= {"likes", "knows"}
-    assert main(["kg", "predict", str(model), "likes", "--head", "n0", "-k", "4"]) == 0
+    assert main(["kg", "predict", str(model), "likes", "--head", "n0", "--topn", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and all(len(ln.split("\t")) == 2 for ln in lines)
     # errors: one line, exit 2

@@ -204,7 +204,7 @@ class _Table:
     """The kernels' hash table of byte strings with counts (see ``kernels.corpus``)."""
 
     def __init__(self, capacity=1 << 16, arena_words=1 << 18):
-        k = _kernels()
+        capacity = 1 << max(4, int(capacity - 1).bit_length())   # a power of two: slots are probed & (size - 1)
         self.slots = np.full(2 * capacity, -1, np.int64)
         self.rec = np.empty(capacity, np.int64)
         self.a64 = np.empty(arena_words, np.int64)

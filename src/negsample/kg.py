@@ -557,8 +557,8 @@ class KGModel:
         out["ranks"] = ranks
         return out
 
-    def predict(self, relation, head=None, tail=None, k=10, exclude=None):
-        """Top-k completions of (head, relation, ?) (give ``head``) or (?, relation, tail) (give
+    def predict(self, relation, head=None, tail=None, topn=10, exclude=None):
+        """Top-``topn`` completions of (head, relation, ?) (give ``head``) or (?, relation, tail) (give
         ``tail``), by name or id; ``exclude``: known triples (n, 3) whose answers are left out.
         Returns [(entity name, score), ...]."""
         from .kernels.kg import HEAD, TAIL, score_all
@@ -569,7 +569,7 @@ class KGModel:
         r = self._lookup(relation, self.relations, "relation")
         side, a = (TAIL, self._lookup(head, self.entities, "entity")) if head is not None else \
             (HEAD, self._lookup(tail, self.entities, "entity"))
-        k = check_positive_int("k", k)
+        k = check_positive_int("topn", topn)
         s = np.empty(self.n_entities, np.float32)
         score_all(self.model_code, self.p_norm, self.entity_, self.relation_, a, r, side, s)
         s = s.astype(np.float64)

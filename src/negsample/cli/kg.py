@@ -65,7 +65,7 @@ def add_cli(subparsers):
     g = pr.add_mutually_exclusive_group(required=True)
     g.add_argument("--head", help="head entity: predict tails")
     g.add_argument("--tail", help="tail entity: predict heads")
-    pr.add_argument("-k", "--k", type=int, default=10, help="number of answers")
+    pr.add_argument("-n", "--topn", type=int, default=10, help="number of answers")
     pr.add_argument("--exclude", nargs="*", metavar="FILE", default=None,
                     help="leave out answers that form a triple in these files (e.g. the training triples)")
     pr.add_argument("--json", action="store_true", help="print the answers as a JSON list")
@@ -173,7 +173,7 @@ def cmd_predict(args):
 
     model = KGModel.load(args.model)
     exclude = _read_known(model, args.exclude) if args.exclude else None
-    ans = model.predict(args.relation, head=args.head, tail=args.tail, k=args.k, exclude=exclude)
+    ans = model.predict(args.relation, head=args.head, tail=args.tail, topn=args.topn, exclude=exclude)
     if args.json:
         print_json([{"entity": e, "score": s} for e, s in ans])
     else:
