@@ -5,6 +5,9 @@ held-out split and negatives for both), node-classification macro-F1 where label
     .venv/bin/python benchmarks/bench_graph.py [--graphs email-Enron polblogs football]
         [--walks-per-node 10] [--walk-length 80] [--window 10] [--dim 128] [--negative 5]
         [--p 1 --q 1]      # e.g. --p 0.5 --q 2 for node2vec walks on both sides
+    .venv/bin/python benchmarks/bench_graph.py --compare-negatives [--graphs email-Enron polblogs] [--seeds 1 2]
+        # ours only: uniform / degree / dynamic / self-adversarial TRAINING negatives (per-example),
+        # link prediction against uniform, degree and 2-hop (hard) EVALUATION negatives
 
 Graphs are used undirected (the usual setting for these data). PecanPy 2.0.9 imports numpy
 aliases removed in numpy 2 (np.bool8, ...); this script restores them before importing it.
@@ -71,7 +74,13 @@ def main():
     ap.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter (both sides)")
     ap.add_argument("--negatives", choices=["shared", "per-example"], default="shared",
                     help="our SGNS negatives (gensim always draws per example)")
+    ap.add_argument("--compare-negatives", action="store_true",
+                    help="compare our training negative types instead of running PecanPy+gensim")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds for --compare-negatives")
+    ap.add_argument("--kinds", nargs="+", help="subset of the training negative types to compare")
     args = ap.parse_args()
+    if args.compare_negatives:
+        return compare_negatives(args)
     print(f"settings: {args.walks_per_node} walks/node x {args.walk_length}, window {args.window}, dim {args.dim}, "
           f"negative {args.negative}, {args.epochs} epoch, {args.threads} threads; undirected graphs; "
           f"{'DeepWalk walks' if (args.p, args.q) == (1.0, 1.0) else f'node2vec walks p={args.p} q={args.q}'}; "
@@ -111,6 +120,55 @@ def main():
             co, ct = node_classification(full_o, nodes, y), node_classification(full_t, nodes, y)
             print(f"  node classification macro-F1 ours {co['macro_f1']:.4f} theirs {ct['macro_f1']:.4f}; "
                   f"micro-F1 ours {co['micro_f1']:.4f} theirs {ct['micro_f1']:.4f}")
+
+
+def compare_negatives(args):
+    """Training negatives that adapt to the model (issue 17) against fixed ones, scored on hard
+    (2-hop) evaluation negatives."""
+    from negsample import NegativeSampler
+
+    kinds = {
+        "uniform": dict(ns_exponent=0.0),
+        "degree^0.75": dict(ns_exponent=0.75),
+        "dynamic M=20": dict(ns_exponent=0.75, candidates=20),
+        "self-adversarial a=1": dict(ns_exponent=0.75, adversarial_temperature=1.0),
+        "dynamic + nbr filter": dict(ns_exponent=0.75, candidates=20, filter_neighbours=True),
+        "degree + nbr filter": dict(ns_exponent=0.75, filter_neighbours=True),
+    }
+    if args.kinds:
+        kinds = {k: v for k, v in kinds.items() if k in args.kinds}
+    print(f"training negatives compared (per-example, k={args.negative}); {args.walks_per_node} walks/node x "
+          f"{args.walk_length}, window {args.window}, dim {args.dim}, seeds {args.seeds}")
+    tiny = load_edgelist(os.path.join(GRAPHS, "karate.edges.tsv"), directed=False)
+    for kw in kinds.values():   # compile outside the timings
+        kw = {k: v for k, v in kw.items() if k != "filter_neighbours"}
+        embed(tiny, dim=8, walks_per_node=1, walk_length=5,
+              negatives=NegativeSampler(negative=2, mode="per-example", **kw))
+    for name in args.graphs:
+        g = load_edgelist(os.path.join(GRAPHS, f"{name}.edges.tsv"), directed=False)
+        train, test = split_edges(g, 0.1, seed=0)
+        print(f"\n{name}: {g.n_nodes} nodes, {g.stats['edges']} edges, {len(test)} held out")
+        print(f"  {'training negatives':<22} {'train s':>7} {'scores/pos':>10}   "
+              + "   ".join(f"{e + ' AUC/MRR':>17}" for e in ("uniform", "degree", "2hop")) + "   (dot scorer; mean of seeds)")
+        for label, kw in kinds.items():
+            rows, secs, cost = [], [], []
+            for seed in args.seeds:
+                kw = dict(kw)
+                if kw.pop("filter_neighbours", False):     # never push a node away from its training neighbours
+                    kw["known_positives"] = train.csr
+                sampler = NegativeSampler(negative=args.negative, mode="per-example", **kw)
+                vecs, st = embed(train, dim=args.dim, window=args.window, walks_per_node=args.walks_per_node,
+                                 walk_length=args.walk_length, epochs=args.epochs, threads=args.threads, seed=seed,
+                                 negatives=sampler)
+                secs.append(st["train_seconds"])
+                cost.append(args.negative if st["adaptive"] is None or kw.get("candidates") is None
+                            else st["adaptive"]["extra_scores_per_positive"])
+                lp = link_prediction(g, vectors=vecs, split=(train, test), seed=0)
+                rows.append([(lp["types"][e]["dot"]["auc"], lp["types"][e]["dot"]["mrr"])
+                             for e in ("uniform", "degree", "2hop")])
+            r = np.mean(np.array(rows), axis=0)
+            print(f"  {label:<22} {np.mean(secs):7.2f} {np.mean(cost):10.1f}   "
+                  + "   ".join(f"{auc:8.4f}/{mrr:.4f}" for auc, mrr in r))
 
 
 if __name__ == "__main__":

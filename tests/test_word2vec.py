@@ -449,8 +449,9 @@ def test_cli_missing_corpus_and_no_truncated_output(tmp_path, capsys):
     assert not out.exists() and os.listdir(tmp_path) == []
 
 
-def test_corpus_that_is_a_directory(tmp_path):
-    with pytest.raises(NegsampleError, match="corpus is a directory"):
+def test_corpus_that_is_an_empty_directory(tmp_path):
+    # a directory is a corpus of its files (gensim's PathLineSentences); an empty one is an error
+    with pytest.raises(NegsampleError, match="corpus directory has no files"):
         Word2Vec().fit(str(tmp_path), progress=False)
 
 
