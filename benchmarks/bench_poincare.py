@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--negative", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--burn-in", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=1.0, help="our learning rate")
+    ap.add_argument("--lr", type=float, default=0.5, help="our learning rate (PoincareModel's default)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-gensim", action="store_true")

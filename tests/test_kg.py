@@ -398,3 +398,35 @@ def test_cli_train_eval_predict(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["kg", "eval", str(prefix) + ".train.tsv", str(prefix)]) == 2
     assert "not a negsample kg-model file" in capsys.readouterr().err
+
+
+def test_sampler_options_reach_the_kg_model_or_are_refused():
+    from negsample import NegativeSampler
+    from negsample.hyperbolic import PoincareModel
+
+    m = KGModel("distmult", negatives=NegativeSampler(negative=4, adversarial_temperature=2.0))
+    assert m.adversarial_temperature == 2.0
+    with pytest.raises(NegsampleError, match="not the KG trainer"):
+        KGModel("distmult", negatives=NegativeSampler(negative=4, candidates=16))
+    with pytest.raises(NegsampleError, match="no adaptive negatives"):
+        PoincareModel(negatives=NegativeSampler(negative=4, candidates=16))
+
+
+def test_corrupt_does_not_change_the_trained_model():
+    train = np.array([[0, 0, 1], [0, 0, 2], [0, 0, 3], [4, 1, 5]])
+    m = KGModel("transe", dim=4, negative=2, corruption="bernoulli", epochs=1, threads=1).fit(train)
+    before = m.p_head_.copy()
+    m.corrupt(train[:1], n_entities=6, n_relations=2)
+    np.testing.assert_array_equal(m.p_head_, before)
+
+
+def test_epochs_zero_cli_summary_is_one_line(tmp_path, capsys):
+    from negsample.cli import main
+
+    prefix = tmp_path / "g"
+    for split, rows in (("train", [("a", "r", "b"), ("b", "r", "c")]), ("valid", [("a", "r", "c")]),
+                        ("test", [("a", "r", "c")])):
+        (tmp_path / f"g.{split}.tsv").write_text("".join("\t".join(r) + "\n" for r in rows))
+    assert main(["kg", "train", str(prefix), "-o", str(tmp_path / "m.npz"), "--model", "transe", "--dim", "4",
+                 "--epochs", "0", "--threads", "1"]) == 0
+    assert "n/a (no epoch ran)" in capsys.readouterr().err

@@ -180,6 +180,9 @@ class PoincareModel:
             if negatives.known_positives is not None or negatives.times is not None or negatives.labels is not None:
                 raise NegsampleError("the Poincaré trainer builds the ancestor filter itself; pass a sampler "
                                      "without known_positives, times or labels")
+            if negatives.adaptive is not None:
+                raise NegsampleError("the Poincaré trainer has no adaptive negatives (candidates, adversarial "
+                                     "weights, generator); use hard=M for hyperbolic-distance hard negatives")
             self.sampler = negatives
         elif negatives in (None, "per-example"):
             self.sampler = NegativeSampler(negative=negative, noise=noise, ns_exponent=ns_exponent)

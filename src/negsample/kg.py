@@ -332,6 +332,13 @@ class KGModel:
                                            mode=negatives or "per-example")
         if self.sampler.mode not in ("per-example", "shared"):
             raise NegsampleError(f"the KG trainer supports per-example or shared negatives, not {self.sampler.mode!r}")
+        if self.sampler.candidates is not None or self.sampler.generator is not None:
+            raise NegsampleError("dynamic and generator negatives are available for SGNS and recsys, not the KG "
+                                 "trainer; use adversarial_temperature= (self-adversarial weights)")
+        if self.sampler.adversarial_temperature is not None:     # the sampler's self-adversarial weights
+            if adversarial_temperature is not None and adversarial_temperature != self.sampler.adversarial_temperature:
+                raise NegsampleError("adversarial_temperature is given twice with different values (model and sampler)")
+            adversarial_temperature = self.sampler.adversarial_temperature
         self.negative = self.sampler.negative
         if corruption not in CORRUPTIONS:
             raise NegsampleError(f"corruption must be one of {', '.join(CORRUPTIONS)}, got {corruption!r}")
@@ -422,13 +429,19 @@ class KGModel:
         a = _as_triples(triples, n_entities, n_relations)
         n_ent = int(n_entities if n_entities is not None else max(a[:, 0].max(), a[:, 2].max()) + 1)
         n_rel = int(n_relations if n_relations is not None else a[:, 1].max() + 1)
-        prob, alias, filt_t, filt_h = self._prepare_noise(a, n_ent, n_rel)
+        trained_p_head, trained_sampler = getattr(self, "p_head_", None), self.sampler
+        self.sampler = self.sampler.copy()          # inspection must not change the trained model
+        try:
+            prob, alias, filt_t, filt_h = self._prepare_noise(a, n_ent, n_rel)
+            p_head = self.p_head_
+        finally:
+            self.p_head_, self.sampler = trained_p_head, trained_sampler
         n = len(a)
         side = np.empty(n, np.int64)
         negs = np.empty((n, self.negative), np.int64)
         counts = np.zeros(N_FILTER_COUNTS, np.int64)
         corrupt_chunk(*(np.ascontiguousarray(a[:, i]) for i in range(3)), np.arange(n, dtype=np.int64), 0, n,
-                      self.batch_size, n_rel, self.p_head_, prob, alias, filt_t, filt_h, self.negative,
+                      self.batch_size, n_rel, p_head, prob, alias, filt_t, filt_h, self.negative,
                       self.sampler.mode == "shared", np.uint64(seed), side, negs, counts)
         self.sampler.record(counts, negs.size)
         return side, negs

@@ -108,3 +108,8 @@ def say(args, message: str) -> None:
     """A summary line on stderr unless --quiet (or --json, whose stdout is the result)."""
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
+
+
+def format_loss(x):
+    """A final loss for a one-line summary (None when no epoch ran)."""
+    return "n/a (no epoch ran)" if x is None else f"{x:.4f}"

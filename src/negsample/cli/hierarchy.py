@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._common import NegsampleError
-from ._options import add_negatives, add_output, add_run_options, print_json, say, subparser
+from ._options import add_negatives, format_loss, add_output, add_run_options, print_json, say, subparser
 
 
 def add_cli(subparsers):
@@ -15,10 +15,10 @@ def add_cli(subparsers):
     add_output(t, help="model file to write (.npz, negsample archive)")
     t.add_argument("--dim", type=int, default=10, help="dimension of the ball")
     add_negatives(t, negative=50, ns_exponent=1.0, noise_of="node count (pairs it occurs in)")
-    t.add_argument("--noise", choices=("uniform", "frequency"), default="uniform",
+    t.add_argument("--noise", choices=("uniform", "frequency"), default="frequency",
                    help="distribution of the negatives before the ancestor filter")
     t.add_argument("--epochs", type=int, default=50, help="epochs after the burn-in")
-    t.add_argument("--lr", type=float, default=1.0, help="Riemannian SGD learning rate")
+    t.add_argument("--lr", type=float, default=0.5, help="Riemannian SGD learning rate")
     t.add_argument("--burn-in", type=int, default=10, help="first epochs at lr / --burn-in-factor")
     t.add_argument("--burn-in-factor", type=float, default=10.0, help="learning-rate divisor during the burn-in")
     t.add_argument("--hard", type=int, default=0, metavar="M",
@@ -65,7 +65,7 @@ def cmd_train(args):
         print_json(out)
         return 0
     say(args, f"trained in {st['train_seconds']:.2f} s ({st['pairs_per_second']:,.0f} pairs/s), final loss "
-              f"{out['final_loss']:.4f}; wrote {args.output}")
+              f"{format_loss(out['final_loss'])}; wrote {args.output}")
     if args.eval:
         ev = out["eval"]
         print(f"reconstruction: mean rank {ev['mean_rank']:.2f}, MAP {ev['map']:.4f} ({ev['pairs']} pairs)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from .._common import NegsampleError
-from ._options import add_negatives, add_output, add_run_options, print_json, say, subparser
+from ._options import add_negatives, format_loss, add_output, add_run_options, print_json, say, subparser
 
 MODELS = ("transe", "distmult", "complex", "rotate")
 
@@ -110,7 +110,7 @@ def cmd_train(args):
         print_json(out)
     else:
         fs = st["filter"]
-        say(args, f"trained {args.model} in {st['train_seconds']:.2f} s, final loss {out['final_loss']:.4f}; "
+        say(args, f"trained {args.model} in {st['train_seconds']:.2f} s, final loss {format_loss(out['final_loss'])}; "
                   f"corruptions redrawn {fs['redrawn']}, dropped {fs['dropped']} of {fs['total']}; "
                   f"wrote {args.output}")
         if args.eval:
