@@ -346,7 +346,7 @@ def test_bad_input_and_divergence():
     with pytest.raises(NegsampleError, match="shape"):
         KGModel("transe", epochs=1).fit(np.zeros((3, 2), np.int64))
     with pytest.raises(NegsampleError, match="lower lr"):
-        KGModel("distmult", dim=4, optimizer="sgd", lr=1e30, epochs=3, margin=0.0).fit(_dense_graph())
+        KGModel("distmult", dim=4, optimizer="sgd", lr=1e30, epochs=3, margin=0.0, normalize_entities=False).fit(_dense_graph())
 
 
 def test_nations_training(shared_data):

@@ -63,7 +63,7 @@ FORMAT_VERSION = 1
 # per-model defaults: (p-norm of the distance, loss, margin gamma, adversarial temperature)
 MODEL_DEFAULTS = {
     "transe": dict(p_norm=1, loss="nssa", margin=6.0, adversarial_temperature=0.0, normalize_entities=True),
-    "distmult": dict(p_norm=2, loss="nssa", margin=0.0, adversarial_temperature=0.0, normalize_entities=False),
+    "distmult": dict(p_norm=2, loss="nssa", margin=0.0, adversarial_temperature=0.0, normalize_entities=True),
     "complex": dict(p_norm=2, loss="nssa", margin=0.0, adversarial_temperature=0.0, normalize_entities=False),
     "rotate": dict(p_norm=1, loss="nssa", margin=6.0, adversarial_temperature=1.0, normalize_entities=False),
 }
