@@ -21,10 +21,6 @@ u itself as a closer non-ancestor, which adds 1 to every rank).
 """
 from __future__ import annotations
 
-import bz2
-import gzip
-import io as _io
-import lzma
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,16 +36,6 @@ __all__ = ["Hierarchy", "load_hierarchy", "PoincareModel", "reconstruction", "po
 
 KIND = "poincare-model"
 FORMAT_VERSION = 1
-
-
-def _open_text(path):
-    if path.endswith(".xz"):
-        return _io.TextIOWrapper(lzma.open(path, "rb"), encoding="utf-8")
-    if path.endswith(".gz"):
-        return _io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    if path.endswith(".bz2"):
-        return _io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
 
 
 @dataclass
@@ -85,30 +71,16 @@ class Hierarchy:
 def load_hierarchy(path) -> Hierarchy:
     """Read (child, ancestor) pairs; node ids in order of first appearance. Self pairs and
     duplicate pairs are dropped."""
+    from .io import read_fields
+
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise NegsampleError(f"hierarchy file not found: {path}")
-    if os.path.isdir(path):
-        raise NegsampleError(f"hierarchy file {path} is a directory")
     index = {}
     pairs = []
-    try:
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip() or line.startswith("#"):
-                    continue
-                parts = line.split("\t")
-                if len(parts) != 2:
-                    parts = line.split()
-                if len(parts) != 2:
-                    raise NegsampleError(f"{path}: line {n} is not 'child<TAB>ancestor'")
-                a = index.setdefault(parts[0], len(index))
-                b = index.setdefault(parts[1], len(index))
-                if a != b:
-                    pairs.append((a, b))
-    except (UnicodeDecodeError, lzma.LZMAError, EOFError, OSError) as exc:
-        raise NegsampleError(f"{path}: cannot read pairs ({exc})") from None
+    for _, (child, ancestor) in read_fields(path, 2, "hierarchy file", "child<TAB>ancestor"):
+        a = index.setdefault(child, len(index))
+        b = index.setdefault(ancestor, len(index))
+        if a != b:
+            pairs.append((a, b))
     if not pairs:
         raise NegsampleError(f"{path}: no (child, ancestor) pairs")
     arr = np.unique(np.asarray(pairs, np.int64), axis=0)

@@ -348,3 +348,38 @@ def open_input(path, what: str = "input"):
     except (OSError, EOFError, lzma.LZMAError) as exc:
         raise NegsampleError(f"cannot read {what} {path}: corrupt {kind} data ({exc})") from None
     return zf
+
+
+def open_text(path, what: str = "input", errors: str = "strict"):
+    """``open_input`` as UTF-8 text (``errors`` as for ``open``)."""
+    import io as _io
+
+    return _io.TextIOWrapper(open_input(path, what), encoding="utf-8", errors=errors)
+
+
+def read_fields(path, n_fields: int, what: str, form: str):
+    """Yield (line number, fields) of a text file of ``n_fields`` columns (tab-separated, or
+    whitespace-separated when a line has no tab split into ``n_fields``; plain / gz / bz2 / xz;
+    empty lines and lines starting with '#' skipped). A line of another shape, undecodable bytes
+    or corrupt compression: one NegsampleError naming the file, the line and ``form``."""
+    import lzma
+
+    path = os.fspath(path)
+    n = 0
+    try:
+        with open_text(path, what) as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip() or line.startswith("#"):
+                    continue
+                parts = line.split("\t")
+                if len(parts) != n_fields:
+                    parts = line.split()
+                parts = [x.strip() for x in parts]
+                if len(parts) != n_fields or not all(parts):
+                    raise NegsampleError(f"{path}: line {n} is not '{form}'")
+                yield n, parts
+    except (UnicodeDecodeError, lzma.LZMAError, EOFError) as exc:
+        raise NegsampleError(f"{path}: cannot read {what} near line {n + 1} ({exc})") from None
+    except OSError as exc:
+        raise NegsampleError(f"cannot read {what} {path}: {exc}") from None

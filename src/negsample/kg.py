@@ -36,10 +36,6 @@ per relation.
 """
 from __future__ import annotations
 
-import io as _io
-import lzma
-import gzip
-import bz2
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,43 +67,12 @@ MODEL_DEFAULTS = {
 
 # --------------------------------------------------------------------------- data
 
-def _open_text(path):
-    path = os.fspath(path)
-    if path.endswith(".xz"):
-        return _io.TextIOWrapper(lzma.open(path, "rb"), encoding="utf-8")
-    if path.endswith(".gz"):
-        return _io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    if path.endswith(".bz2"):
-        return _io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
 def read_triples(path) -> list:
     """(head, relation, tail) string triples from a tab-separated file (plain, .gz, .bz2, .xz);
     empty lines and lines starting with '#' are skipped."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise NegsampleError(f"triples file not found: {path}")
-    if os.path.isdir(path):
-        raise NegsampleError(f"triples file {path} is a directory")
-    out = []
-    try:
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip() or line.startswith("#"):
-                    continue
-                parts = line.split("\t")
-                if len(parts) != 3:
-                    parts = line.split()
-                if len(parts) != 3 or not all(p.strip() for p in parts):
-                    raise NegsampleError(f"{path}: line {n} is not 'head<TAB>relation<TAB>tail'")
-                out.append((parts[0].strip(), parts[1].strip(), parts[2].strip()))
-    except (UnicodeDecodeError, lzma.LZMAError, OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise NegsampleError(f"{path}: cannot read triples ({exc})") from None
-    return out
+    from .io import read_fields
+
+    return [tuple(parts) for _, parts in read_fields(path, 3, "triples file", "head<TAB>relation<TAB>tail")]
 
 
 def map_triples(rows, entity_index: dict, relation_index: dict):

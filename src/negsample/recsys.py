@@ -25,6 +25,7 @@ negative draws and of the negatives' gradient norm |dL/dq_j| = |g| |p_u|.
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -189,9 +190,9 @@ def _sniff(path, sep, header, requested):
     import re
 
     try:
-        with _open_text(path) as fh:
+        with nsio.open_text(path, "interactions file", errors="replace") as fh:
             head = [ln for ln in (fh.readline() for _ in range(200)) if ln]
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:
         raise NegsampleError(f"{path}: cannot read ({exc})") from None
     lines = [ln.rstrip("\r\n") for ln in head if ln.strip() and not ln.startswith("#")]
     if not lines:
@@ -204,15 +205,6 @@ def _sniff(path, sep, header, requested):
         header = _infer_header([split(ln) for ln in lines], requested)
     first = split(lines[0])
     return sep, bool(header), (first if header else list(range(len(first))))
-
-
-def _open_text(path):
-    import bz2
-    import gzip
-    import lzma
-
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(path)[1], open)
-    return opener(path, "rt", encoding="utf-8", errors="replace")
 
 
 def _read_text(pd, path, sep, header, usecols, id_cols):
