@@ -185,7 +185,10 @@ def test_mined_triplet_file_trains_one_step_in_sentence_transformers(tmp_path):
     from datasets import load_dataset
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    try:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
