@@ -46,7 +46,6 @@ import re
 import tempfile
 import time
 import warnings
-from array import array
 from collections import Counter
 
 import numpy as np
@@ -311,26 +310,9 @@ def encode_shard(reader, vocab, out):
     """Encode a shard to int32 ids in the binary file ``out`` (OOV dropped, empty sentences
     dropped, like word2vec.encode_corpus; an empty shard is allowed here). Returns (offsets
     (S+1,) int64, raw tokens of the shard)."""
-    get = vocab.index.get
-    offsets = array("q", [0])
-    pending = array("i")
-    total = raw = 0
-    for line in reader:
-        toks = line.split()
-        raw += len(toks)
-        ids = [i for i in map(get, toks) if i is not None]
-        if not ids:
-            continue
-        pending.extend(ids)
-        total += len(ids)
-        offsets.append(total)
-        if len(pending) >= 1 << 18:
-            pending.tofile(out)
-            pending = array("i")
-    if pending:
-        pending.tofile(out)
-    out.flush()
-    return np.frombuffer(offsets, dtype=np.int64).copy(), raw
+    from .word2vec import encode_sentences
+
+    return encode_sentences((line.split() for line in reader), vocab.index, out)
 
 
 # --------------------------------------------------------------------------- model synchronisation

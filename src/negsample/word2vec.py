@@ -152,13 +152,23 @@ def encode_corpus(source, vocab: Vocabulary, out=None):
     object ``out`` (default: an unnamed temporary file); training reads it chunk by chunk, so only
     the offsets (8 bytes per sentence) stay in memory. Returns (file object, offsets (S+1,) int64).
     """
-    index = vocab.index
     if out is None:
         out = tempfile.TemporaryFile(prefix="negsample-corpus-")
+    offsets, _ = encode_sentences(iter_sentences(source), vocab.index, out)
+    if offsets[-1] == 0:
+        raise NegsampleError("no in-vocabulary tokens left to train on")
+    return out, offsets
+
+
+def encode_sentences(sentences, index: dict, out):
+    """Write the ids (``index[token]``, OOV dropped) of token lists to the binary file object
+    ``out`` as int32, sentences left empty dropped. Returns (offsets (S+1,) int64, raw tokens
+    seen)."""
     offsets = array("q", [0])  # compact: 8 bytes per sentence, not a Python int object
-    total = 0
+    total = raw = 0
     pending = array("i")  # int32 ids waiting to be written
-    for toks in iter_sentences(source):
+    for toks in sentences:
+        raw += len(toks)
         n0 = len(pending)
         pending.extend([index[t] for t in toks if t in index])
         n = len(pending) - n0
@@ -172,9 +182,7 @@ def encode_corpus(source, vocab: Vocabulary, out=None):
     if pending:
         pending.tofile(out)
     out.flush()
-    if total == 0:
-        raise NegsampleError("no in-vocabulary tokens left to train on")
-    return out, np.frombuffer(offsets, dtype=np.int64).copy()
+    return np.frombuffer(offsets, dtype=np.int64).copy(), raw
 
 
 def _release_memory():
