@@ -129,6 +129,9 @@ def main():
                     help="another distributed run with extra CLI arguments (comma-separated; nproc=N sets the "
                          "number of processes, default 2), e.g. avg:--sync-merge=average or four:nproc=4")
     ap.add_argument("--skip-single", action="store_true", help="only the 2-process runs")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1],
+                    help="run the 1-process and 2-process settings once per seed and compare seed by seed and on "
+                         "the mean (the 2 x 1 run is deterministic for a seed, so more seeds are more samples)")
     ap.add_argument("--json-out", help="also write all results to this JSON file")
     ap.add_argument("--project", metavar="JSON", help="only print the scaling model from a --json-out file")
     ap.add_argument("--rate", type=float, help="with --project: words/s per core to assume instead of the measured")
@@ -161,9 +164,13 @@ def main():
           f"({os.path.getsize(plain) / 2**20:.0f} MiB), {args.epochs} epochs, dim 100, window 5, negative 5, "
           "sample 1e-4, min_count 5")
     runs = []
-    if not args.skip_single:
-        runs.append(("1 process x 2 threads", [py, "-m", "negsample"] + common + ["--threads", "2"]))
-    runs.append(("2 processes x 1 thread", torchrun + ["-m", "negsample"] + common + ["--threads", "1", "--distributed"]))
+    for seed in args.seeds:
+        tag = "" if len(args.seeds) == 1 else f" seed {seed}"
+        with_seed = common + ["--seed", str(seed)]
+        if not args.skip_single:
+            runs.append(("1 process x 2 threads" + tag, [py, "-m", "negsample"] + with_seed + ["--threads", "2"]))
+        runs.append(("2 processes x 1 thread" + tag,
+                     torchrun + ["-m", "negsample"] + with_seed + ["--threads", "1", "--distributed"]))
     for v in args.variant:
         name, _, extra = v.partition(":")
         extra = [a for a in extra.split(",") if a]
@@ -195,13 +202,24 @@ def main():
                      f"{', '.join(f'{x:.1f}' for x in sy['collective_seconds_per_rank'])} s per rank); compute-only {', '.join(f'{x:,.0f}' for x in res['compute_words_per_sec_per_process'])}"
                      f" words/s per process; {n} shards of {min(d['shard_tokens']):,}-{max(d['shard_tokens']):,} tokens")
         print(line, flush=True)
+    def compare(d, s):
+        print(f"\n{d['name']} vs {s['name']}: speed {d['words_per_sec'] / s['words_per_sec']:.2f}x, "
+              f"Google {100 * (d['google'] - s['google']):+.2f} points, MSR {100 * (d['msr'] - s['msr']):+.2f} "
+              f"points, WS353 {d['wordsim353'] - s['wordsim353']:+.4f}, SimLex {d['simlex999'] - s['simlex999']:+.4f}")
+
     if not args.skip_single and len(results) > 1:
-        s = results[0]
-        for d in results[1:]:
-            print(f"\n{d['name']} vs {s['name']}: speed {d['words_per_sec'] / s['words_per_sec']:.2f}x, "
-                  f"Google {100 * (d['google'] - s['google']):+.2f} points, MSR {100 * (d['msr'] - s['msr']):+.2f} "
-                  f"points, WS353 {d['wordsim353'] - s['wordsim353']:+.4f}, SimLex {d['simlex999'] - s['simlex999']:+.4f}")
-    dist_default = next((r for r in results if r["name"] == "2 processes x 1 thread"), None)
+        singles = [r for r in results if r["name"].startswith("1 process")]
+        dists = [r for r in results if r["name"].startswith("2 processes")]
+        for s, d in zip(singles, dists):
+            compare(d, s)
+        for d in results[2 * len(args.seeds):]:
+            compare(d, singles[0])
+        if len(args.seeds) > 1:
+            keys = ("words_per_sec", "google", "msr", "wordsim353", "simlex999")
+            mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)
+            compare({"name": f"mean of {len(dists)} 2 x 1 runs", **{k: mean(dists, k) for k in keys}},
+                    {"name": f"mean of {len(singles)} 1 x 2 runs", **{k: mean(singles, k) for k in keys}})
+    dist_default = next((r for r in results if r["name"].startswith("2 processes x 1 thread")), None)
     if dist_default is not None:
         print_projection(dist_default)
     if args.json_out:
