@@ -51,6 +51,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--burn-in", type=int, default=10)
     ap.add_argument("--lr", type=float, default=0.5, help="our learning rate (PoincareModel's default)")
+    ap.add_argument("--noise", choices=["uniform", "frequency"], default="uniform", help="ours: negatives after the burn-in")
+    ap.add_argument("--burn-in-noise", choices=["uniform", "frequency"], default="frequency",
+                    help="ours: negatives during the burn-in (the paper: frequency, then uniform)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-gensim", action="store_true")
@@ -66,12 +69,13 @@ def main():
 
     mam = load_hierarchy(os.path.join(DATA, "wordnet-mammal-closure.tsv"))
     print(f"mammal closure: {mam.stats()}; dim {args.dim}, negative {args.negative}, epochs {args.epochs} "
-          f"(+{args.burn_in} burn-in); machine {os.cpu_count()} cores", flush=True)
+          f"(+{args.burn_in} burn-in); ours: noise {args.noise} after a {args.burn_in_noise} burn-in; machine "
+          f"{os.cpu_count()} cores", flush=True)
     PoincareModel(dim=2, negative=2, epochs=1, burn_in=0, threads=args.threads).fit(mam)  # compile outside timings
     rows = []
     for threads in (1, args.threads):
         m = PoincareModel(dim=args.dim, negative=args.negative, epochs=args.epochs, burn_in=args.burn_in, lr=args.lr,
-                          threads=threads, seed=args.seed).fit(mam)
+                          noise=args.noise, burn_in_noise=args.burn_in_noise, threads=threads, seed=args.seed).fit(mam)
         rows.append((f"ours lr {args.lr} threads {threads}", m.stats_["train_seconds"],
                      reconstruction(m.vectors_, mam, threads=args.threads), None))
         if args.threads == 1:
@@ -105,7 +109,8 @@ def main():
               f"epochs {args.noun_epochs} (+{args.burn_in} burn-in), lr {args.noun_lr}, {args.threads} threads",
               flush=True)
         m = PoincareModel(dim=args.noun_dim, negative=args.noun_negative, epochs=args.noun_epochs,
-                          burn_in=args.burn_in, lr=args.noun_lr, threads=args.threads, seed=args.seed)
+                          burn_in=args.burn_in, lr=args.noun_lr, noise=args.noise, burn_in_noise=args.burn_in_noise,
+                          threads=args.threads, seed=args.seed)
         m.fit(noun, progress=True)
         ev = reconstruction(m.vectors_, noun, threads=args.threads)
         print(f"  ours train {m.stats_['train_seconds']:.1f} s ({m.stats_['pairs_per_second']:,.0f} pairs/s), "
@@ -121,7 +126,8 @@ def main():
 
     if args.plot:
         m2 = PoincareModel(dim=2, negative=args.negative, epochs=max(args.epochs, 100), burn_in=args.burn_in,
-                           lr=args.lr, threads=args.threads, seed=args.seed).fit(mam)
+                           lr=args.lr, noise=args.noise, burn_in_noise=args.burn_in_noise, threads=args.threads,
+                           seed=args.seed).fit(mam)
         ev2 = reconstruction(m2.vectors_, mam, threads=args.threads)
         label = ["mammal.n.01", "placental.n.01", "carnivore.n.01", "primate.n.02", "ungulate.n.01", "rodent.n.01",
                  "feline.n.01", "canine.n.02", "even-toed_ungulate.n.01", "odd-toed_ungulate.n.01", "whale.n.02",

@@ -161,7 +161,8 @@ def test_reconstruction_hand_made():
 def test_training_reconstructs_a_tree_and_save_load(tmp_path):
     h = tree(3, 3)
     untrained = reconstruction(PoincareModel(dim=2, epochs=0, burn_in=0).fit(h).vectors_, h, threads=1)
-    m = PoincareModel(dim=5, negative=10, epochs=60, burn_in=5, lr=1.0, threads=2, seed=1).fit(h)
+    m = PoincareModel(dim=5, negative=10, epochs=60, burn_in=5, lr=1.0, noise="frequency", burn_in_noise=None,
+                      threads=2, seed=1).fit(h)
     ev = m.evaluate(h, threads=2)
     assert ev["map"] > 0.95 and untrained["map"] < 0.6
     # general concepts near the origin: the root is the closest point to 0
@@ -223,3 +224,28 @@ def test_cli_train_eval(tmp_path, capsys):
     assert ev["map"] == pytest.approx(out["eval"]["map"])
     assert main(["hierarchy", "eval", str(model), str(tmp_path / "nope.tsv")]) == 2
     assert capsys.readouterr().err.startswith("negsample: error: hierarchy file not found")
+
+
+def test_burn_in_noise_switches_after_the_burn_in(tmp_path):
+    """burn_in_noise: the burn-in's negatives come from that noise (the vectors after the burn-in
+    equal a run whose only noise it is), the later epochs' from the main noise (the final vectors
+    differ from that run's continuation); the setting survives save/load."""
+    h = tree(4, 3)
+    kw = dict(dim=3, negative=4, burn_in=2, threads=1, seed=5)
+    after_burn_in = {}
+
+    def keep(model, epoch):
+        if epoch == 1:
+            after_burn_in["X"] = model.vectors_.copy()
+
+    mixed = PoincareModel(noise="uniform", burn_in_noise="frequency", epochs=3, **kw).fit(h, callback=keep)
+    freq_burn_in = PoincareModel(noise="frequency", epochs=0, burn_in_noise=None, **kw).fit(h)
+    uniform_burn_in = PoincareModel(noise="uniform", epochs=0, burn_in_noise=None, **kw).fit(h)
+    freq_all = PoincareModel(noise="frequency", epochs=3, burn_in_noise=None, **kw).fit(h)
+    np.testing.assert_array_equal(after_burn_in["X"], freq_burn_in.vectors_)
+    assert not np.array_equal(after_burn_in["X"], uniform_burn_in.vectors_)
+    assert not np.array_equal(mixed.vectors_, freq_all.vectors_)
+    mixed.save(tmp_path / "m.npz")
+    assert PoincareModel.load(tmp_path / "m.npz").burn_in_noise == "frequency"
+    with pytest.raises(NegsampleError, match="burn_in_noise"):
+        PoincareModel(burn_in_noise="zipf")

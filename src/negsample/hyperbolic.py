@@ -11,8 +11,9 @@ filtered so that no negative is an ancestor of u or u itself (known-positive CSR
 ancestors of u and u), and the ancestor v is avoided; a rejected draw is redrawn (up to the
 sampler's ``max_redraw``) or dropped and counted in ``sampler.stats_``. Loss
 -ln softmax(-d(u, v) | -d(u, v'_j)) over hyperbolic distances, Riemannian SGD with the ball's
-metric, ``burn_in`` epochs at lr / ``burn_in_factor`` first (the paper's burn-in), Hogwild
-threads. ``hard`` = M > 1: hard negatives, the k closest to u in the ball of M k filtered draws.
+metric, ``burn_in`` epochs at lr / ``burn_in_factor`` first (the paper's burn-in; with
+``burn_in_noise`` set, the burn-in draws its negatives from that noise instead, e.g. the paper's
+"frequency" during the burn-in and uniform afterwards), Hogwild threads. ``hard`` = M > 1: hard negatives, the k closest to u in the ball of M k filtered draws.
 
 Evaluation (``reconstruction``): every node u with ancestors ranks each of them by distance
 among all nodes that are not its ancestors and not u; mean rank over the pairs and mean average
@@ -145,8 +146,9 @@ class PoincareModel:
     >>> model.evaluate(hierarchy)          # {"mean_rank": ..., "map": ...}
     """
 
-    def __init__(self, dim=10, negative=50, negatives=None, noise="frequency", ns_exponent=1.0, epochs=50, lr=0.5,
-                 burn_in=10, burn_in_factor=10.0, hard=0, init=1e-3, eps=1e-5, threads=2, seed=1):
+    def __init__(self, dim=10, negative=50, negatives=None, noise="uniform", ns_exponent=1.0, epochs=50, lr=0.5,
+                 burn_in=10, burn_in_factor=10.0, burn_in_noise="frequency", hard=0, init=1e-3, eps=1e-5, threads=2,
+                 seed=1):
         self.dim = check_positive_int("dim", dim)
         if isinstance(negatives, NegativeSampler):
             if negatives.known_positives is not None or negatives.times is not None or negatives.labels is not None:
@@ -167,6 +169,9 @@ class PoincareModel:
         self.lr = check_finite_float("lr", lr, minimum=0.0, strict_min=True)
         self.burn_in = check_positive_int("burn_in", burn_in, minimum=0)
         self.burn_in_factor = check_finite_float("burn_in_factor", burn_in_factor, minimum=1.0)
+        if burn_in_noise not in (None, "uniform", "frequency"):
+            raise NegsampleError(f"burn_in_noise must be None, 'uniform' or 'frequency', got {burn_in_noise!r}")
+        self.burn_in_noise = burn_in_noise
         self.hard = check_positive_int("hard", hard, minimum=0)
         self.init = check_finite_float("init", init, minimum=0.0, maximum=0.5)
         self.eps = check_finite_float("eps", eps, minimum=1e-12, maximum=0.1)
@@ -193,6 +198,9 @@ class PoincareModel:
         filt_sampler = self.sampler.copy(known_positives=kp).fit(counts, n_rows=n)
         self.sampler.fit(counts)
         prob, alias, filt = filt_sampler.kernel_noise()
+        burn_tables = (prob, alias)
+        if self.burn_in and self.burn_in_noise is not None:
+            burn_tables = filt_sampler.copy(noise=self.burn_in_noise).fit(counts, n_rows=n).kernel_noise()[:2]
         rng = as_rng(self.seed)
         X = rng.uniform(-self.init, self.init, (n, self.dim))
         self.vectors_, self.names = X, list(hierarchy.names)
@@ -207,12 +215,13 @@ class PoincareModel:
         t0 = time.perf_counter()
         for epoch in range(total):
             lr = self.lr / self.burn_in_factor if epoch < self.burn_in else self.lr
+            q, q_alias = burn_tables if epoch < self.burn_in else (prob, alias)
             order = rng.permutation(m).astype(np.int64)
             fcounts = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
             st = [np.zeros(4) for _ in range(threads)]
 
             def run(i):
-                train_chunk(X, child, anc, order, bounds[i], bounds[i + 1], lr, self.negative, self.hard, prob, alias,
+                train_chunk(X, child, anc, order, bounds[i], bounds[i + 1], lr, self.negative, self.hard, q, q_alias,
                             filt, np.uint64(stream_seed(self.seed, epoch, i)), self.eps, fcounts[i], st[i])
 
             if threads == 1:
@@ -288,6 +297,7 @@ class PoincareModel:
         return {"dim": self.dim, "negative": self.negative, "noise": self.sampler.noise
                 if isinstance(self.sampler.noise, str) else "custom", "ns_exponent": self.sampler.ns_exponent,
                 "epochs": self.epochs, "lr": self.lr, "burn_in": self.burn_in, "burn_in_factor": self.burn_in_factor,
+                "burn_in_noise": self.burn_in_noise,
                 "hard": self.hard, "init": self.init, "eps": self.eps, "threads": self.threads, "seed": self.seed}
 
     def save(self, path, inputs=()):
@@ -311,8 +321,8 @@ class PoincareModel:
             noise = p.get("noise", "uniform")
             m = cls(dim=p["dim"], negative=p["negative"], noise=noise if noise in ("uniform", "frequency") else "uniform",
                     ns_exponent=p["ns_exponent"], epochs=p["epochs"], lr=p["lr"], burn_in=p["burn_in"],
-                    burn_in_factor=p["burn_in_factor"], hard=p["hard"], init=p["init"], eps=p["eps"],
-                    threads=p["threads"], seed=p["seed"])
+                    burn_in_factor=p["burn_in_factor"], burn_in_noise=p.get("burn_in_noise"),  # None: older files
+                    hard=p["hard"], init=p["init"], eps=p["eps"], threads=p["threads"], seed=p["seed"])
         except KeyError as exc:
             raise NegsampleError(f"{path}: poincare-model parameters lack {exc.args[0]!r}") from None
         X = io.check_array(arrays, "vectors", path, np.float64, 2, (len(strings["names"]), m.dim), finite=True)

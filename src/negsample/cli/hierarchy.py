@@ -15,12 +15,14 @@ def add_cli(subparsers):
     add_output(t, help="model file to write (.npz, negsample archive)")
     t.add_argument("--dim", type=int, default=10, help="dimension of the ball")
     add_negatives(t, negative=50, ns_exponent=1.0, noise_of="node count (pairs it occurs in)")
-    t.add_argument("--noise", choices=("uniform", "frequency"), default="frequency",
-                   help="distribution of the negatives before the ancestor filter")
+    t.add_argument("--noise", choices=("uniform", "frequency"), default="uniform",
+                   help="distribution of the negatives before the ancestor filter (after the burn-in)")
     t.add_argument("--epochs", type=int, default=50, help="epochs after the burn-in")
     t.add_argument("--lr", type=float, default=0.5, help="Riemannian SGD learning rate")
     t.add_argument("--burn-in", type=int, default=10, help="first epochs at lr / --burn-in-factor")
     t.add_argument("--burn-in-factor", type=float, default=10.0, help="learning-rate divisor during the burn-in")
+    t.add_argument("--burn-in-noise", choices=("uniform", "frequency"), default="frequency",
+                   help="distribution of the burn-in's negatives (the paper's schedule: frequency, then uniform)")
     t.add_argument("--hard", type=int, default=0, metavar="M",
                    help="hard negatives: keep the K closest in the ball of M*K filtered draws (0: off)")
     t.add_argument("--eval", action="store_true", help="print the reconstruction mean rank and MAP afterwards")
@@ -52,7 +54,7 @@ def cmd_train(args):
     say(args, f"{h.n_nodes} nodes, {len(h.pairs)} (child, ancestor) pairs")
     m = PoincareModel(dim=args.dim, negative=args.negative, noise=args.noise, ns_exponent=args.ns_exponent,
                       epochs=args.epochs, lr=args.lr, burn_in=args.burn_in, burn_in_factor=args.burn_in_factor,
-                      hard=args.hard, threads=args.threads, seed=args.seed)
+                      burn_in_noise=args.burn_in_noise, hard=args.hard, threads=args.threads, seed=args.seed)
     m.fit(h, progress=not (args.quiet or args.json))
     m.save(args.output, inputs=[args.closure])
     st = m.stats_
