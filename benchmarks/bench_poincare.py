@@ -5,7 +5,7 @@ for both models; gensim's own ReconstructionEvaluation is printed too (it counts
 itself as a closer non-ancestor, so its ranks are ours + 1).
 
     .venv/bin/python benchmarks/bench_poincare.py [--dim 10] [--negative 10] [--epochs 50] [--threads 2]
-        [--noun] [--noun-epochs 60] [--gensim-noun-epochs 1] [--plot benchmarks/results/poincare-mammals-2d.png]
+        [--noun] [--noun-epochs 50] [--noun-lr 0.25] [--gensim-noun-epochs 1] [--plot benchmarks/results/poincare-mammals-2d.png]
 
 Part 1: the mammal closure (1,182 nodes, 6,542 pairs), ours with 1 and 2 threads, gensim at its
 default learning rate (0.1) and at ours. Part 2 (--noun): the full noun closure (82,115 nodes,
