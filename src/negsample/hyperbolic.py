@@ -13,7 +13,8 @@ sampler's ``max_redraw``) or dropped and counted in ``sampler.stats_``. Loss
 -ln softmax(-d(u, v) | -d(u, v'_j)) over hyperbolic distances, Riemannian SGD with the ball's
 metric, ``burn_in`` epochs at lr / ``burn_in_factor`` first (the paper's burn-in; with
 ``burn_in_noise`` set, the burn-in draws its negatives from that noise instead, e.g. the paper's
-"frequency" during the burn-in and uniform afterwards), Hogwild threads. ``hard`` = M > 1: hard negatives, the k closest to u in the ball of M k filtered draws.
+"frequency" during the burn-in and uniform afterwards), Hogwild threads. ``hard`` = M > 1: hard
+negatives, the k closest to u in the ball of M k filtered draws.
 
 Evaluation (``reconstruction``): every node u with ancestors ranks each of them by distance
 among all nodes that are not its ancestors and not u; mean rank over the pairs and mean average
@@ -199,8 +200,8 @@ class PoincareModel:
         self.sampler.fit(counts)
         prob, alias, filt = filt_sampler.kernel_noise()
         burn_tables = (prob, alias)
-        if self.burn_in and self.burn_in_noise is not None:
-            burn_tables = filt_sampler.copy(noise=self.burn_in_noise).fit(counts, n_rows=n).kernel_noise()[:2]
+        if self.burn_in and self.burn_in_noise not in (None, self.sampler.noise):  # only the alias table differs
+            burn_tables = self.sampler.copy(noise=self.burn_in_noise).fit(counts).kernel_noise()[:2]
         rng = as_rng(self.seed)
         X = rng.uniform(-self.init, self.init, (n, self.dim))
         self.vectors_, self.names = X, list(hierarchy.names)
