@@ -65,7 +65,7 @@ def run_ours(dataset, model, s, threads, split):
     data = load_kg(p["train"], p["valid"], p["test"])
     m = KGModel(model, dim=s["dim"], negative=s["negative"], corruption=s["corruption"], filtered=s["filtered"],
                 loss=s["loss"], margin=s["margin"], adversarial_temperature=s["adversarial_temperature"],
-                p_norm=s.get("p_norm"), optimizer="adam", lr=s["lr"], batch_size=s["batch_size"], epochs=s["epochs"],
+                p_norm=s.get("p_norm"), optimizer=s.get("optimizer", "adam"), lr=s["lr"], batch_size=s["batch_size"], epochs=s["epochs"],
                 threads=threads, seed=s.get("seed", 1))
     m.fit(data)
     ev = data.test if split == "test" else data.valid
@@ -190,6 +190,9 @@ def main():
                  ("margin", float), ("adversarial-temperature", float), ("p-norm", int), ("seed", int)):
         ap.add_argument(f"--{k}", type=t, default=None, help=f"override the {k} of every configuration")
     ap.add_argument("--corruption", choices=["uniform", "bernoulli"], default=None)
+    ap.add_argument("--optimizer", choices=["adam", "lazy_adam"], default=None,
+                    help="ours only: adam (torch.optim.Adam's semantics, as PyKEEN; default) or lazy_adam "
+                         "(rows move only with a gradient); PyKEEN always uses torch's Adam")
     ap.add_argument("--filtered", action="store_true", default=None, help="filtered corruption on both sides")
     ap.add_argument("--pykeen-eval", choices=["full", "skip"], default="full",
                     help="skip: PyKEEN's own evaluator ranks one triple (its full filtered evaluation takes longer "
@@ -203,7 +206,7 @@ def main():
         return
     overrides = dict(dim=args.dim, negative=args.negative, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      margin=args.margin, adversarial_temperature=args.adversarial_temperature, p_norm=args.p_norm,
-                     seed=args.seed, corruption=args.corruption, filtered=args.filtered,
+                     seed=args.seed, corruption=args.corruption, optimizer=args.optimizer, filtered=args.filtered,
                      pykeen_eval=None if args.pykeen_eval == "full" else args.pykeen_eval)
     theirs = None if args.no_pykeen else pykeen_runner(args.pykeen_python)
     if theirs is None and not args.no_pykeen:
@@ -233,7 +236,8 @@ def main():
                 row["pykeen"] = th
             results.append(row)
             o = row["ours"]
-            line = (f"{ds:9s} {mo:8s} dim {s['dim']} k {s['negative']} ep {s['epochs']} lr {s['lr']:g} | ours MRR "
+            line = (f"{ds:9s} {mo:8s} dim {s['dim']} k {s['negative']} ep {s['epochs']} lr {s['lr']:g}"
+                    f"{' ' + s['optimizer'] if s.get('optimizer') else ''} | ours MRR "
                     f"{o['mrr']:.4f} H@1 {o['hits@1']:.3f} H@10 {o['hits@10']:.3f} train {o['train_seconds']:7.1f} s")
             if "pykeen" in row:
                 t = row["pykeen"]

@@ -104,29 +104,61 @@ def test_positive_loss_and_derivatives(loss, gamma, adv):
     np.testing.assert_allclose(w[valid], weights.numpy(), rtol=1e-10)
 
 
-def _one_block(m, triples, n_ent, n_rel, optimizer, seed=7):
-    """One train_chunk call over ``triples`` as a single block; returns the negatives drawn."""
+def _train_blocks(m, triples, n_ent, n_rel, optimizer, batch=None, seed=7):
+    """One train_chunk call over ``triples`` in blocks of ``batch`` (default: one block), then
+    Adam's rows brought to the last step; returns the negatives drawn."""
     a = np.asarray(triples, np.int64)
     prob, alias, ft, fh = m._prepare_noise(a, n_ent, n_rel)
     n = len(a)
+    batch = n if batch is None else batch
+    steps = -(-n // batch)
     order = np.arange(n, dtype=np.int64)
     side = np.empty(n, np.int64)
     negs = np.empty((n, m.negative), np.int64)
     cols = [np.ascontiguousarray(a[:, i]) for i in range(3)]
-    K.corrupt_chunk(*cols, order, 0, n, n, n_rel, m.p_head_, prob, alias, ft, fh, m.negative, False,
+    K.corrupt_chunk(*cols, order, 0, n, batch, n_rel, m.p_head_, prob, alias, ft, fh, m.negative, False,
                     np.uint64(seed), side, negs, np.zeros(N_FILTER_COUNTS, np.int64))
     E, R = m.entity_, m.relation_
-    opt = {"sgd": K.SGD, "adagrad": K.ADAGRAD, "adam": K.ADAM}[optimizer]
+    opt = {"sgd": K.SGD, "adagrad": K.ADAGRAD, "adam": K.ADAM, "lazy_adam": K.LAZY_ADAM}[optimizer]
     state = dict(EM=np.zeros_like(E), EV=np.zeros_like(E), ET=np.zeros(len(E), np.int64), RM=np.zeros_like(R),
                  RV=np.zeros_like(R), RT=np.zeros(len(R), np.int64))
     stats = np.zeros(4)
+    scale = K.adam_scale(m.lr, 0.9, 0.999, 1e-8, steps)
     K.train_chunk(m.model_code, m.p_norm, K.NSSA if m.loss == "nssa" else K.MARGIN, m.margin,
                   m.adversarial_temperature, E, R, state["EM"], state["EV"], state["ET"], state["RM"], state["RV"],
                   state["RT"], opt, m.lr, 0.9, 0.999, 1e-8, m.reg, m.normalize_entities, *cols, order, 0, n,
-                  m.p_head_, prob, alias, ft, fh, m.negative, False, n, np.uint64(seed),
-                  np.zeros(N_FILTER_COUNTS, np.int64), stats)
+                  m.p_head_, prob, alias, ft, fh, m.negative, False, batch, np.uint64(seed),
+                  np.zeros(N_FILTER_COUNTS, np.int64), stats, 0, 1, scale)
+    if opt == K.ADAM:
+        K.adam_catch_up(E, state["EM"], state["EV"], state["ET"], steps, scale, 0.9, 0.999, 1e-8,
+                        m.normalize_entities)
+        K.adam_catch_up(R, state["RM"], state["RV"], state["RT"], steps, scale, 0.9, 0.999, 1e-8, False)
     assert stats[1] == n and stats[3] == 0
     return side, negs, stats
+
+
+def _one_block(m, triples, n_ent, n_rel, optimizer, seed=7):
+    return _train_blocks(m, triples, n_ent, n_rel, optimizer, None, seed)
+
+
+def _torch_block_loss(m, E, R, triples, side, negs):
+    """The mean loss of a block of positives with the kernel's negatives (weights detached)."""
+    import torch
+
+    total = 0.0
+    for (h, r, t), sd, ng in zip(triples, side, negs):
+        fp = torch_score(m.model, m.p_norm, E, R, h, r, t)
+        fn = torch.stack([torch_score(m.model, m.p_norm, E, R, h, r, c) if sd == K.TAIL
+                          else torch_score(m.model, m.p_norm, E, R, c, r, t) for c in ng])
+        w = torch.softmax(m.adversarial_temperature * fn.detach(), 0)
+        if m.loss == "nssa":
+            L = -torch.nn.functional.logsigmoid(m.margin + fp) - (w * torch.nn.functional.logsigmoid(-m.margin - fn)).sum()
+        else:
+            L = (w * torch.relu(m.margin - fp + fn)).sum()
+        if m.reg:
+            L = L + m.reg * ((E[h] ** 2).sum() + (E[t] ** 2).sum() + (R[r] ** 2).sum())
+        total = total + L
+    return total / len(triples)
 
 
 @requires_module("torch")
@@ -151,20 +183,7 @@ def test_training_step_matches_torch(model, loss, adv, optimizer, reg):
     assert (negs >= 0).all() and stats[2] == negs.size
     E = torch.tensor(E0, dtype=torch.float64, requires_grad=True)
     R = torch.tensor(R0, dtype=torch.float64, requires_grad=True)
-    total = 0.0
-    for (h, r, t), sd, ng in zip(triples, side, negs):
-        fp = torch_score(model, m.p_norm, E, R, h, r, t)
-        fn = torch.stack([torch_score(model, m.p_norm, E, R, h, r, c) if sd == K.TAIL
-                          else torch_score(model, m.p_norm, E, R, c, r, t) for c in ng])
-        w = torch.softmax(adv * fn.detach(), 0)
-        if loss == "nssa":
-            L = -torch.nn.functional.logsigmoid(m.margin + fp) - (w * torch.nn.functional.logsigmoid(-m.margin - fn)).sum()
-        else:
-            L = (w * torch.relu(m.margin - fp + fn)).sum()
-        if reg:
-            L = L + reg * ((E[h] ** 2).sum() + (E[t] ** 2).sum() + (R[r] ** 2).sum())
-        total = total + L
-    (total / len(triples)).backward()
+    _torch_block_loss(m, E, R, triples, side, negs).backward()
     opt = {"sgd": torch.optim.SGD, "adagrad": lambda p, lr: torch.optim.Adagrad(p, lr=lr, eps=1e-8),
            "adam": lambda p, lr: torch.optim.Adam(p, lr=lr, eps=1e-8)}[optimizer]([E, R], lr=m.lr)
     opt.step()
@@ -174,6 +193,75 @@ def test_training_step_matches_torch(model, loss, adv, optimizer, reg):
     np.testing.assert_allclose(m.entity_, E1, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(m.relation_, R1, rtol=2e-4, atol=2e-5)
     assert not np.allclose(m.entity_, E0)
+
+
+@requires_module("torch")
+@pytest.mark.parametrize("model", ["rotate", "transe"])
+def test_adam_over_blocks_matches_dense_torch_adam(model):
+    """Several blocks (optimizer steps) on a graph where most entities miss most steps: the
+    kernel's Adam, which catches a row up lazily, ends where torch.optim.Adam (every row moves
+    every step) ends; the lazy variant, whose rows stand still without a gradient, does not."""
+    import torch
+
+    n_ent, n_rel, batch = 40, 3, 2
+    rng = np.random.default_rng(3)
+    triples = np.stack([rng.integers(0, n_ent, 12), rng.integers(0, n_rel, 12), rng.integers(0, n_ent, 12)], 1)
+    ends = {}
+    for optimizer in ("adam", "lazy_adam"):
+        m = random_model(model, n_ent, n_rel, dim=3)
+        m.lr, m.negative, m.margin = 0.05, 2, 2.0
+        m.sampler = m.sampler.copy(negative=2)
+        E0, R0 = m.entity_.copy(), m.relation_.copy()
+        side, negs, _ = _train_blocks(m, triples, n_ent, n_rel, optimizer, batch=batch)
+        ends[optimizer] = m.entity_.copy(), m.relation_.copy()
+    E = torch.tensor(E0, dtype=torch.float64, requires_grad=True)
+    R = torch.tensor(R0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([E, R], lr=m.lr, eps=1e-8)
+    for b0 in range(0, len(triples), batch):
+        opt.zero_grad()
+        sl = slice(b0, b0 + batch)
+        _torch_block_loss(m, E, R, triples[sl], side[sl], negs[sl]).backward()
+        opt.step()
+        if m.normalize_entities:
+            with torch.no_grad():
+                E /= torch.linalg.vector_norm(E, dim=1, keepdim=True)
+    E1, R1 = E.detach().numpy(), R.detach().numpy()
+    untouched_at_end = np.setdiff1d(np.arange(n_ent), np.r_[triples[-batch:, [0, 2]].ravel(), negs[-batch:].ravel()])
+    assert len(untouched_at_end) > n_ent // 2
+    # float32 kernel against float64 torch over 6 steps of size ~lr: agreement to 1e-4
+    np.testing.assert_allclose(ends["adam"][0], E1, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ends["adam"][1], R1, rtol=1e-3, atol=1e-4)
+    # lazy Adam leaves rows still while they have no gradient: hundreds of times further off
+    assert np.abs(ends["lazy_adam"][0] - E1).max() > 1e-2
+
+
+def test_sync_threads_deterministic_and_independent_of_thread_count():
+    """parallel="sync": each step's block is split across threads and applied once, so two
+    2-thread runs are identical and equal a 1-thread run up to float summation order; Hogwild
+    threads (each its own steps) give a different trajectory. "auto" picks sync on a graph a step
+    covers and Hogwild on one it does not."""
+    rng = np.random.default_rng(5)
+    n_ent, n_rel = 30, 4
+    triples = np.stack([rng.integers(0, n_ent, 300), rng.integers(0, n_rel, 300), rng.integers(0, n_ent, 300)], 1)
+
+    def fit(threads, parallel, batch=64):
+        m = KGModel("rotate", dim=8, negative=4, lr=0.01, batch_size=batch, epochs=3, threads=threads,
+                    parallel=parallel, seed=3)
+        m.fit(triples, n_entities=n_ent, n_relations=n_rel)
+        return m
+
+    a, b, one = fit(2, "sync"), fit(2, "sync"), fit(1, "sync")
+    assert a.stats_["parallel"] == "sync" and a.stats_["threads"] == 2
+    np.testing.assert_array_equal(a.entity_, b.entity_)
+    np.testing.assert_array_equal(a.relation_, b.relation_)
+    np.testing.assert_allclose(a.entity_, one.entity_, atol=1e-5)
+    np.testing.assert_allclose(a.relation_, one.relation_, atol=1e-5)
+    hog = fit(2, "hogwild")
+    assert hog.stats_["parallel"] == "hogwild" and np.abs(hog.entity_ - a.entity_).max() > 1e-3
+    assert fit(2, "auto").stats_["parallel"] == "sync"             # 64 * (4 + 2) >= 30 entities
+    assert fit(2, "auto", batch=2).stats_["parallel"] == "hogwild"  # 2 * 6 < 30
+    with pytest.raises(NegsampleError, match="parallel must be one of"):
+        KGModel("rotate", parallel="gpu")
 
 
 # --------------------------------------------------------------------------- ranks

@@ -24,7 +24,9 @@ Negatives (per positive (h, r, t), ``negative`` = k corruptions):
 Loss and optimisation (``negsample.kernels.kg``): ``loss="nssa"`` (the RotatE log-sigmoid loss
 with margin gamma, optionally self-adversarial: weights softmax(adversarial_temperature * f_j)
 over each positive's negatives, no gradient through them) or ``"margin"`` (margin ranking);
-mini-batches of ``batch_size`` positives per thread, lazy Adam (default), AdaGrad or SGD; Python
+mini-batches of ``batch_size`` positives per thread, one optimizer step each: Adam with
+torch.optim.Adam's semantics (default; rows without a gradient follow their momentum, applied
+lazily in closed form), ``"lazy_adam"`` (rows move only with a gradient), AdaGrad or SGD; Python
 threads run the nogil kernel on disjoint chunks (Hogwild).
 
 Evaluation (``evaluate``): for each test triple the true tail is ranked among all entities as
@@ -51,7 +53,8 @@ __all__ = ["KGData", "KGModel", "load_kg", "read_triples", "known_csr", "bernoul
 
 MODELS = ("transe", "distmult", "complex", "rotate")
 LOSSES = ("nssa", "margin")
-OPTIMIZERS = ("sgd", "adagrad", "adam")
+OPTIMIZERS = ("sgd", "adagrad", "adam", "lazy_adam")
+PARALLEL = ("auto", "hogwild", "sync")
 CORRUPTIONS = ("uniform", "bernoulli")
 KIND = "kg-model"
 FORMAT_VERSION = 1
@@ -279,7 +282,7 @@ class KGModel:
     def __init__(self, model="rotate", dim=100, negative=32, negatives=None, noise="uniform", ns_exponent=0.75,
                  corruption="uniform", filtered=False, loss=None, margin=None, adversarial_temperature=None,
                  p_norm=None, normalize_entities=None, optimizer="adam", lr=1e-3, reg=0.0, batch_size=256,
-                 epochs=50, threads=2, seed=1, init_scale=1.0):
+                 epochs=50, threads=2, seed=1, init_scale=1.0, parallel="auto"):
         if model not in MODELS:
             raise NegsampleError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         self.model = model
@@ -330,6 +333,9 @@ class KGModel:
         self.threads = check_positive_int("threads", threads)
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.init_scale = check_finite_float("init_scale", init_scale, minimum=0.0, strict_min=True)
+        if parallel not in PARALLEL:
+            raise NegsampleError(f"parallel must be one of {', '.join(PARALLEL)}, got {parallel!r}")
+        self.parallel = parallel
         self.entity_ = self.relation_ = None
         self.entities = self.relations = None
         self.p_head_ = None
@@ -417,7 +423,7 @@ class KGModel:
         """Train on ``triples``: a KGData (its train split and names are used) or an (n, 3) int
         array of (head, relation, tail) ids with ``n_entities`` / ``n_relations`` (default: max id
         + 1). ``callback(model, epoch)`` runs after each epoch. Returns self."""
-        from .kernels.kg import ADAGRAD, ADAM, MARGIN, NSSA, SGD, train_chunk
+        from .kernels.kg import ADAGRAD, ADAM, LAZY_ADAM, MARGIN, NSSA, SGD, adam_catch_up, adam_scale, train_chunk
         from .kernels.noise import N_FILTER_COUNTS, stream_seed
 
         if isinstance(triples, KGData):
@@ -440,57 +446,128 @@ class KGModel:
         rng = as_rng(self.seed)
         E, R = self._init_params(n_ent, n_rel, rng)
         de, dr = self._widths()
-        opt = {"sgd": SGD, "adagrad": ADAGRAD, "adam": ADAM}[self.optimizer]
-        EM = np.zeros((n_ent, de) if opt == ADAM else (0, de), np.float32)
-        RM = np.zeros((n_rel, dr) if opt == ADAM else (0, dr), np.float32)
+        opt = {"sgd": SGD, "adagrad": ADAGRAD, "adam": ADAM, "lazy_adam": LAZY_ADAM}[self.optimizer]
+        adam = opt in (ADAM, LAZY_ADAM)
+        EM = np.zeros((n_ent, de) if adam else (0, de), np.float32)
+        RM = np.zeros((n_rel, dr) if adam else (0, dr), np.float32)
         EV = np.zeros((n_ent, de) if opt != SGD else (0, de), np.float32)
         RV = np.zeros((n_rel, dr) if opt != SGD else (0, dr), np.float32)
-        ET = np.zeros(n_ent if opt == ADAM else 0, np.int64)
-        RT = np.zeros(n_rel if opt == ADAM else 0, np.int64)
+        ET = np.zeros(n_ent if adam else 0, np.int64)
+        RT = np.zeros(n_rel if adam else 0, np.int64)
 
         prob, alias, filt_t, filt_h = self._prepare_noise(a, n_ent, n_rel)
         heads, rels, tails = (np.ascontiguousarray(a[:, i]) for i in range(3))
         n = len(a)
-        threads = min(self.threads, max(1, n // self.batch_size))
-        bounds = _split(n, threads)
+        sync = self.parallel == "sync" or (self.parallel == "auto" and self.threads > 1
+                                            and self.batch_size * (self.negative + 2) >= n_ent)
+        if sync:   # every block is one step of all threads together
+            threads = min(self.threads, self.batch_size)
+            blocks = -(-n // self.batch_size)
+            steps_per_epoch = blocks
+        else:      # Hogwild: block b of each thread in epoch e is round e * B + b, one step per thread
+            threads = min(self.threads, max(1, n // self.batch_size))
+            bounds = _split(n, threads)
+            rounds_per_epoch = max(-(-(int(bounds[i + 1] - bounds[i])) // self.batch_size) for i in range(threads))
+            steps_per_epoch = rounds_per_epoch * threads
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        scale = adam_scale(self.lr, beta1, beta2, eps, self.epochs * steps_per_epoch if opt == ADAM else 0)
         shared = self.sampler.mode == "shared"
         loss = NSSA if self.loss == "nssa" else MARGIN
         self.entity_, self.relation_ = E, R
         bar = Progress(self.epochs, unit="epochs", desc=f"kg {self.model}", enabled=progress)
         t0 = time.perf_counter()
         losses = []
-        for epoch in range(self.epochs):
-            order = rng.permutation(n).astype(np.int64)
-            fcounts = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
-            st = [np.zeros(4) for _ in range(threads)]
+        pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        work = None
+        if sync:   # per-thread dense gradient tables, identity slot maps, row ranges of the apply phase
+            work = {"GE": np.zeros((threads, n_ent, de), np.float32), "GR": np.zeros((threads, n_rel, dr), np.float32),
+                    "ident_e": np.arange(n_ent, dtype=np.int64), "ident_r": np.arange(n_rel, dtype=np.int64),
+                    "ebounds": _split(n_ent, threads), "rbounds": _split(n_rel, threads)}
+        try:
+            for epoch in range(self.epochs):
+                order = rng.permutation(n).astype(np.int64)
+                fcounts = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
+                st = [np.zeros(4) for _ in range(threads)]
 
-            def run(i):
-                train_chunk(self.model_code, self.p_norm, loss, self.margin, self.adversarial_temperature, E, R,
-                            EM, EV, ET, RM, RV, RT, opt, self.lr, 0.9, 0.999, 1e-8, self.reg,
-                            self.normalize_entities, heads, rels, tails, order, bounds[i], bounds[i + 1],
-                            self.p_head_, prob, alias, filt_t, filt_h, self.negative, shared, self.batch_size,
-                            np.uint64(stream_seed(self.seed, epoch, i)), fcounts[i], st[i])
+                def run(i):
+                    train_chunk(self.model_code, self.p_norm, loss, self.margin, self.adversarial_temperature, E, R,
+                                EM, EV, ET, RM, RV, RT, opt, self.lr, beta1, beta2, eps, self.reg,
+                                self.normalize_entities, heads, rels, tails, order, bounds[i], bounds[i + 1],
+                                self.p_head_, prob, alias, filt_t, filt_h, self.negative, shared, self.batch_size,
+                                np.uint64(stream_seed(self.seed, epoch, i)), fcounts[i], st[i],
+                                epoch * rounds_per_epoch, threads, scale)
 
-            if threads == 1:
-                run(0)
-            else:
-                with ThreadPoolExecutor(threads) as pool:
+                ok = True
+                if sync:
+                    ok = self._sync_epoch(pool, threads, blocks, epoch, order, heads, rels, tails, E, R, EM, EV, ET,
+                                          RM, RV, RT, opt, beta1, beta2, eps, scale, loss, prob, alias, filt_t, filt_h,
+                                          shared, fcounts, st, work)
+                elif threads == 1:
+                    run(0)
+                else:
                     list(pool.map(run, range(threads)))
-            tot = np.sum(st, axis=0)
-            self.sampler.record(np.sum(fcounts, axis=0), int(tot[1]) * self.negative)
-            if tot[3] or not (np.isfinite(E).all() and np.isfinite(R).all()):
-                raise NegsampleError(f"training diverged in epoch {epoch + 1} (non-finite loss or weights); "
-                                     "lower lr or margin")
-            losses.append(float(tot[0] / max(tot[1], 1)))
-            bar.update(epoch + 1, loss=losses[-1])
-            if callback is not None:
-                callback(self, epoch)
+                if opt == ADAM and not sync:  # every row current to the epoch's last step, as dense Adam leaves it
+                    t_end = (epoch + 1) * steps_per_epoch
+                    adam_catch_up(E, EM, EV, ET, t_end, scale, beta1, beta2, eps, self.normalize_entities)
+                    adam_catch_up(R, RM, RV, RT, t_end, scale, beta1, beta2, eps, False)
+                tot = np.sum(st, axis=0)
+                self.sampler.record(np.sum(fcounts, axis=0), int(tot[1]) * self.negative)
+                if not ok or tot[3] or not (np.isfinite(E).all() and np.isfinite(R).all()):
+                    raise NegsampleError(f"training diverged in epoch {epoch + 1} (non-finite loss or weights); "
+                                         "lower lr or margin")
+                losses.append(float(tot[0] / max(tot[1], 1)))
+                bar.update(epoch + 1, loss=losses[-1])
+                if callback is not None:
+                    callback(self, epoch)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         bar.close()
         seconds = time.perf_counter() - t0
         self.stats_ = {"train_seconds": seconds, "epoch_losses": losses, "triples": n,
                        "triples_per_second": n * self.epochs / seconds if seconds > 0 else float("nan"),
-                       "threads": threads, "filter": self.sampler.stats_.as_dict()}
+                       "threads": threads, "parallel": "sync" if sync else "hogwild",
+                       "filter": self.sampler.stats_.as_dict()}
         return self
+
+    def _sync_epoch(self, pool, threads, blocks, epoch, order, heads, rels, tails, E, R, EM, EV, ET, RM, RV, RT, opt,
+                    beta1, beta2, eps, scale, loss, prob, alias, filt_t, filt_h, shared, fcounts, st, work):
+        """One epoch in synchronous mode: per block, the threads compute the gradients of their
+        share of its positives into their own tables, then apply the summed gradient (one
+        optimizer step) to their share of the rows. Returns False if the loss went non-finite."""
+        from .kernels.kg import apply_part, grad_part
+        from .kernels.noise import stream_seed
+
+        n = len(order)
+        seed = np.uint64(stream_seed(self.seed, epoch, 0))
+        GE, GR = work["GE"], work["GR"]
+        eb, rb = work["ebounds"], work["rbounds"]
+        for b in range(blocks):
+            b0 = b * self.batch_size
+            B = min(self.batch_size, n - b0)
+            parts = _split(B, threads)
+            t = epoch * blocks + b
+
+            def grads(i):
+                return grad_part(self.model_code, self.p_norm, loss, self.margin, self.adversarial_temperature, E, R,
+                                 self.reg, heads, rels, tails, order, b0, B, parts[i], parts[i + 1], self.p_head_,
+                                 prob, alias, filt_t, filt_h, self.negative, shared, seed, b,
+                                 fcounts[i] if i == 0 else np.zeros_like(fcounts[i]), st[i], GE[i], GR[i],
+                                 work["ident_e"], work["ident_r"])
+
+            def apply(i):
+                apply_part(E, EM, EV, ET, GE, eb[i], eb[i + 1], opt, self.lr, beta1, beta2, eps, t, scale,
+                           self.normalize_entities)
+                apply_part(R, RM, RV, RT, GR, rb[i], rb[i + 1], opt, self.lr, beta1, beta2, eps, t, scale, False)
+
+            finite = list(pool.map(grads, range(threads))) if pool is not None else [grads(0)]
+            if not all(finite):
+                return False
+            if pool is not None:
+                list(pool.map(apply, range(threads)))
+            else:
+                apply(0)
+        return True
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self):
@@ -585,7 +662,8 @@ class KGModel:
                 "loss": self.loss, "margin": self.margin, "adversarial_temperature": self.adversarial_temperature,
                 "p_norm": self.p_norm, "normalize_entities": self.normalize_entities, "optimizer": self.optimizer,
                 "lr": self.lr, "reg": self.reg, "batch_size": self.batch_size, "epochs": self.epochs,
-                "threads": self.threads, "seed": self.seed, "init_scale": self.init_scale}
+                "threads": self.threads, "seed": self.seed, "init_scale": self.init_scale,
+                "parallel": self.parallel}
 
     def save(self, path, inputs=()):
         """Write the model (negsample archive of kind "kg-model": no pickle)."""
@@ -616,7 +694,7 @@ class KGModel:
                     adversarial_temperature=p["adversarial_temperature"], p_norm=p["p_norm"],
                     normalize_entities=p["normalize_entities"], optimizer=p["optimizer"], lr=p["lr"], reg=p["reg"],
                     batch_size=p["batch_size"], epochs=p["epochs"], threads=p["threads"], seed=p["seed"],
-                    init_scale=p.get("init_scale", 1.0))
+                    init_scale=p.get("init_scale", 1.0), parallel=p.get("parallel", "auto"))
         except KeyError as exc:
             raise NegsampleError(f"{path}: kg-model parameters lack {exc.args[0]!r}") from None
         de, dr = m._widths()

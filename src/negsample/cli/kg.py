@@ -40,7 +40,13 @@ def add_cli(subparsers):
     t.add_argument("--p-norm", type=int, choices=(1, 2), default=None,
                    help="distance norm of transe/rotate (rotate 1: sum of complex moduli, 2: L2 as PyKEEN; "
                         "default 1)")
-    t.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"), default="adam", help="optimizer")
+    t.add_argument("--optimizer", choices=("adam", "lazy_adam", "adagrad", "sgd"), default="adam",
+                   help="adam: torch.optim.Adam's semantics (every row follows its momentum each step); lazy_adam: "
+                        "rows move only with a gradient")
+    t.add_argument("--parallel", choices=("auto", "hogwild", "sync"), default="auto",
+                   help="threads: hogwild (each thread its own steps on shared tables), sync (each step split "
+                        "across threads, one summed update; deterministic), auto (sync when a step touches about "
+                        "every entity)")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     t.add_argument("--reg", type=float, default=0.0, help="L2 penalty on the rows of each positive")
     t.add_argument("--batch-size", type=int, default=256, help="positives per optimizer step (per thread)")
@@ -93,7 +99,7 @@ def cmd_train(args):
                     ns_exponent=args.ns_exponent, corruption=args.corruption, filtered=args.filtered, loss=args.loss,
                     margin=args.margin, adversarial_temperature=args.adversarial_temperature, p_norm=args.p_norm,
                     optimizer=args.optimizer, lr=args.lr, reg=args.reg, batch_size=args.batch_size,
-                    epochs=args.epochs, threads=args.threads, seed=args.seed)
+                    epochs=args.epochs, threads=args.threads, seed=args.seed, parallel=args.parallel)
     say(args, f"{data.n_entities} entities, {data.n_relations} relations, {len(data.train)} training triples")
     model.fit(data, progress=not (args.quiet or args.json))
     model.save(args.output, inputs=[train])

@@ -22,8 +22,28 @@ self-adversarial w = softmax(alpha f_j), no gradient through w; Sun et al. 2019)
   nssa    L = -ln s(gamma + f+) - sum_j w_j ln s(-gamma - f_j)        (PyKEEN's NSSALoss without its 1/2)
   margin  L = sum_j w_j max(0, gamma - f+ + f_j)                      (margin ranking, TransE)
 The gradients of a block of positives are summed (mean over the block) into row buffers and
-applied once per row at the end of the block with SGD, AdaGrad or Adam (lazy: a row's moments
-move only when the row has a gradient; Adam's bias correction uses the row's own step count).
+applied once per row at the end of the block with SGD, AdaGrad, Adam or lazy Adam. Each block
+is one optimizer step. Steps are counted in rounds: block b of every thread in epoch e is round
+r = e B + b (B blocks per thread and epoch), whose ``threads`` steps are numbered r threads + 1 ..
+(r + 1) threads; a row's gradient application takes the step after max(T[row], r threads), so a
+row that all threads touch in a round gets one step per thread and no zero-gradient steps, however
+the threads interleave.
+
+  ADAM         torch.optim.Adam: every row moves at every step, a row without gradient by its
+               decaying momentum. Done lazily: a row keeps T[row], the step it is current to;
+               when it is next used (or at ``adam_catch_up``) the zero-gradient steps
+               k = 1..n in between are applied in closed form (to all rows of a block before
+               its gradients are taken, and to every row at the end of an epoch),
+                 W -= m / (sqrt(v) + eps) * sum_k scale[T + k] (beta1 / sqrt(beta2))^k,
+                 m *= beta1^n, v *= beta2^n,
+               with scale[t] = lr sqrt(1 - beta2^t) / (1 - beta1^t) (eps taken out of the sum:
+               exact when eps << sqrt(v)); with normalised entities (TransE, DistMult) the
+               steps are applied one by one, each followed by the renormalisation. Rare rows
+               (most entities of a large graph) thus keep moving for ~10 steps after each
+               gradient, as with dense Adam.
+  LAZY_ADAM    a row's moments and weights move only when it has a gradient (like
+               torch.optim.SparseAdam), and its bias correction uses the row's own step count
+               T[row] (SparseAdam uses the global step).
 Threads run disjoint chunks of positives at once on the shared tables (Hogwild; GIL released).
 
 Negatives come only from the noise core (``negsample.kernels.noise``): per block, the tails of
@@ -46,7 +66,7 @@ from .noise import draw_negatives, filter_negatives, rng_uniform, sample_noise, 
 
 TRANSE, DISTMULT, COMPLEX, ROTATE = 0, 1, 2, 3
 NSSA, MARGIN = 0, 1
-SGD, ADAGRAD, ADAM = 0, 1, 2
+SGD, ADAGRAD, ADAM, LAZY_ADAM = 0, 1, 2, 3
 TAIL, HEAD = 0, 1
 
 # reassociation and contraction for vectorised reductions, but no "no NaN / no inf" assumptions
@@ -176,15 +196,12 @@ def sim_grad(model, pnorm, q, E, e, coef, gq, G, slot, f):
                 G[slot, j] += cr
                 G[slot, d + j] += ci
         return
-    if pnorm == 1:
+    if pnorm == 1:   # d|x|/dx = sign(x) (0 at 0), written branch-free so the loop vectorises
         for j in range(De):
             x = q[j] - E[e, j]
-            if x > 0.0:
-                gq[j] -= coef
-                G[slot, j] += coef
-            elif x < 0.0:
-                gq[j] += coef
-                G[slot, j] -= coef
+            c = coef * (np.float32(x > 0.0) - np.float32(x < 0.0))
+            gq[j] -= c
+            G[slot, j] += c
         return
     n = -f
     if n > 0.0:
@@ -336,17 +353,124 @@ def _slot(slot_of, rows, n, x):
     return s, n
 
 
+def adam_scale(lr, beta1, beta2, eps, steps):
+    """(steps + 1, 2) float64: row t = [lr sqrt(1 - beta2^t) / (1 - beta1^t), eps sqrt(1 - beta2^t)]
+    (row 0 unused): Adam's bias-corrected step size and epsilon at global step t."""
+    t = np.arange(steps + 1, dtype=np.float64)
+    t[0] = 1.0
+    bc2 = np.sqrt(1.0 - beta2 ** t)
+    out = np.empty((steps + 1, 2))
+    out[:, 0] = lr * bc2 / (1.0 - beta1 ** t)
+    out[:, 1] = eps * bc2
+    return out
+
+
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _apply(W, M, V, T, row, G, s, optimizer, lr, beta1, beta2, eps):
-    """One optimizer step of table row W[row] with gradient G[s]; G[s] is zeroed."""
+def _catch_up(W, M, V, row, last, n, scale, beta1, beta2, eps):
+    """Apply dense Adam's n zero-gradient steps last+1..last+n to row W[row] (module docstring)."""
+    if n <= 0 or last <= 0:   # nothing pending, or the row never had a gradient (m = v = 0)
+        return
+    rho = beta1 / math.sqrt(beta2)
+    c = 0.0
+    rk = 1.0
+    top = scale.shape[0] - 1
+    for k in range(1, n + 1):
+        rk *= rho
+        c += scale[min(last + k, top), 0] * rk
+        if rk < 1e-9:
+            break
+    d1 = np.float32(beta1 ** n)
+    d2 = np.float32(beta2 ** n)
+    c32 = np.float32(c)
+    eps32 = np.float32(eps)
+    for j in range(W.shape[1]):
+        m = M[row, j]
+        v = V[row, j]
+        W[row, j] -= c32 * m / (np.sqrt(v) + eps32)
+        M[row, j] = m * d1
+        V[row, j] = v * d2
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _catch_up_normalized(W, M, V, row, last, n, scale, beta1, beta2):
+    """Dense Adam's n zero-gradient steps with the row renormalised after each (as a per-step
+    projection does), step by step until (beta1 / sqrt(beta2))^k < 1e-9, then only the decay."""
+    rho = beta1 / math.sqrt(beta2)
+    b1 = np.float32(beta1)
+    b2 = np.float32(beta2)
+    rk = 1.0
+    k = 0
+    while k < n and rk >= 1e-9:
+        k += 1
+        rk *= rho
+        idx = min(last + k, scale.shape[0] - 1)
+        step = np.float32(scale[idx, 0])
+        eps_t = np.float32(scale[idx, 1])
+        for j in range(W.shape[1]):
+            m = M[row, j] * b1
+            v = V[row, j] * b2
+            M[row, j] = m
+            V[row, j] = v
+            W[row, j] -= step * m / (np.sqrt(v) + eps_t)
+        _normalize_row(W, row)
+    if k < n:
+        d1 = np.float32(beta1 ** (n - k))
+        d2 = np.float32(beta2 ** (n - k))
+        for j in range(W.shape[1]):
+            M[row, j] *= d1
+            V[row, j] *= d2
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bring_to(W, M, V, T, row, t, scale, beta1, beta2, eps, normalize):
+    """Bring row W[row] to global step t (dense Adam's zero-gradient steps since T[row])."""
+    last = T[row]
+    if 0 < last < t:
+        if normalize:
+            _catch_up_normalized(W, M, V, row, last, t - last, scale, beta1, beta2)
+        else:
+            _catch_up(W, M, V, row, last, t - last, scale, beta1, beta2, eps)
+        T[row] = t
+
+
+@njit(nogil=True, cache=True)
+def adam_catch_up(W, M, V, T, t, scale, beta1, beta2, eps, normalize):
+    """Bring every row of W to global step t (dense Adam, zero gradients since T[row]); rows
+    that moved are renormalised when ``normalize``."""
+    for row in range(W.shape[0]):
+        _bring_to(W, M, V, T, row, t, scale, beta1, beta2, eps, normalize)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _normalize_row(W, row):
+    acc = 0.0
+    for j in range(W.shape[1]):
+        acc += W[row, j] * W[row, j]
+    if acc > 0.0:
+        inv = 1.0 / math.sqrt(acc)
+        for j in range(W.shape[1]):
+            W[row, j] *= inv
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _apply(W, M, V, T, row, G, s, optimizer, lr, beta1, beta2, eps, t, scale):
+    """One optimizer step of table row W[row] with gradient G[s] (ADAM: the step after max(T[row],
+    t), t = the steps completed before the block's round); G[s] is zeroed."""
     D = W.shape[1]
-    if optimizer == ADAM:
-        T[row] += 1
-        t = T[row]
-        bc1 = 1.0 - beta1 ** t
-        bc2 = 1.0 - beta2 ** t
-        step = np.float32(lr * math.sqrt(bc2) / bc1)
-        eps_t = np.float32(eps * math.sqrt(bc2))
+    if optimizer == ADAM or optimizer == LAZY_ADAM:
+        if optimizer == ADAM:   # the row is current to step >= t (train_chunk); this is the next one
+            tr = max(T[row], t) + 1
+            T[row] = tr
+            tr = min(tr, scale.shape[0] - 1)
+            step = np.float32(scale[tr, 0])
+            eps_t = np.float32(scale[tr, 1])
+        else:
+            T[row] += 1
+            tr = T[row]
+            bc1 = 1.0 - beta1 ** tr
+            bc2 = 1.0 - beta2 ** tr
+            step = np.float32(lr * math.sqrt(bc2) / bc1)
+            eps_t = np.float32(eps * math.sqrt(bc2))
         b1 = np.float32(beta1)
         b2 = np.float32(beta2)
         c1 = np.float32(1.0 - beta1)
@@ -491,21 +615,23 @@ def draw_block(prob, alias, filt_tail, filt_head, rows_t, avoid_t, nt, rows_h, a
 
 
 @njit(nogil=True, cache=True)
+def _block_buffers(batch, K):
+    """Work arrays of one block of up to ``batch`` positives with K corruptions each: (side,
+    pos_in, rows_t, avoid_t, rows_h, avoid_h, negs_t, negs_h, pool) as ``assign_sides`` and
+    ``draw_block`` fill them."""
+    return (np.empty(batch, np.int64), np.empty(batch, np.int64), np.empty(batch, np.int64),
+            np.empty(batch, np.int64), np.empty(batch, np.int64), np.empty(batch, np.int64),
+            np.empty((batch, K), np.int64), np.empty((batch, K), np.int64), np.empty(K, np.int64))
+
+
+@njit(nogil=True, cache=True)
 def corrupt_chunk(heads, rels, tails, order, start, end, batch, n_rel, p_head, prob, alias, filt_tail, filt_head,
                   negative, shared, seed, side_out, negs_out, counts):
     """The corruptions ``train_chunk`` would draw for positives order[start:end] with the same
     seed and batch: side_out[i] (0 tail / 1 head) and negs_out[i, :] (entity ids, -1 dropped)
     for positive order[i]."""
     K = negative
-    side = np.empty(batch, np.int64)
-    pos_in = np.empty(batch, np.int64)
-    rows_t = np.empty(batch, np.int64)
-    avoid_t = np.empty(batch, np.int64)
-    rows_h = np.empty(batch, np.int64)
-    avoid_h = np.empty(batch, np.int64)
-    negs_t = np.empty((batch, K), np.int64)
-    negs_h = np.empty((batch, K), np.int64)
-    pool = np.empty(K, np.int64)
+    side, pos_in, rows_t, avoid_t, rows_h, avoid_h, negs_t, negs_h, pool = _block_buffers(batch, K)
     state = stream_state(seed, 0)
     blk = 0
     for b0 in range(start, end, batch):
@@ -522,15 +648,84 @@ def corrupt_chunk(heads, rels, tails, order, start, end, batch, n_rel, p_head, p
 
 
 @njit(nogil=True, cache=True)
+def _block_grads(model, pnorm, loss, gamma, adv, E, R, reg, heads, rels, tails, order, b0, i_lo, i_hi, side, pos_in,
+                 negs_t, negs_h, inv_b, slot_e, rows_e, ne, slot_r, rows_r, nr, GE, GR, q, gq, fneg, valid, w, dneg,
+                 stats):
+    """Gradients of positives order[b0 + i], i in [i_lo, i_hi), of a block (loss weight inv_b each:
+    the block's mean), with the block's sides and corruptions, added into GE / GR at the rows' slots
+    (``_slot``: allocated on first use; an identity slot map gives dense tables). stats += [loss,
+    positives, negatives used, diverged]. Returns (ne, nr, finite)."""
+    De = E.shape[1]
+    Dr = R.shape[1]
+    K = negs_t.shape[1]
+    for i in range(i_lo, i_hi):
+        p = order[b0 + i]
+        h, r, t = heads[p], rels[p], tails[p]
+        sd = side[i]
+        if sd == TAIL:
+            a, true = h, t
+        else:
+            a, true = t, h
+        if i + 1 < i_hi:  # the next positive's rows, while this one computes
+            nxt = pos_in[i + 1]
+            for j in range(K):
+                c = negs_t[nxt, j] if side[i + 1] == TAIL else negs_h[nxt, j]
+                if c >= 0:
+                    prefetch_row(E, c)
+            p1 = order[b0 + i + 1]
+            prefetch_row(E, heads[p1])
+            prefetch_row(E, tails[p1])
+        query(model, sd, E, R, a, r, q)
+        fpos = sim(model, pnorm, q, E, true)
+        nv = 0
+        for j in range(K):
+            c = negs_t[pos_in[i], j] if sd == TAIL else negs_h[pos_in[i], j]
+            valid[j] = c >= 0
+            if c >= 0:
+                fneg[j] = sim(model, pnorm, q, E, c)
+                nv += 1
+        L, dpos = positive_loss(loss, gamma, adv, fpos, fneg, valid, w, dneg)
+        if not np.isfinite(L):
+            stats[3] = 1.0
+            return ne, nr, False
+        stats[0] += L
+        stats[1] += 1.0
+        stats[2] += nv
+        for j in range(De):
+            gq[j] = 0.0
+        st, ne = _slot(slot_e, rows_e, ne, true)
+        sim_grad(model, pnorm, q, E, true, np.float32(dpos * inv_b), gq, GE, st, fpos)
+        for j in range(K):
+            if valid[j] and dneg[j] != 0.0:
+                c = negs_t[pos_in[i], j] if sd == TAIL else negs_h[pos_in[i], j]
+                sc, ne = _slot(slot_e, rows_e, ne, c)
+                sim_grad(model, pnorm, q, E, c, np.float32(dneg[j] * inv_b), gq, GE, sc, fneg[j])
+        sa, ne = _slot(slot_e, rows_e, ne, a)
+        sr, nr = _slot(slot_r, rows_r, nr, r)
+        query_backprop(model, sd, E, R, a, r, q, gq, GE, sa, GR, sr)
+        if reg > 0.0:
+            cr = np.float32(2.0 * reg * inv_b)
+            for j in range(De):
+                GE[sa, j] += cr * E[a, j]
+                GE[st, j] += cr * E[true, j]
+            if model != ROTATE:
+                for j in range(Dr):
+                    GR[sr, j] += cr * R[r, j]
+    return ne, nr, True
+
+
+@njit(nogil=True, cache=True)
 def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, optimizer, lr, beta1, beta2, eps,
                 reg, normalize, heads, rels, tails, order, start, end, p_head, prob, alias, filt_tail, filt_head,
-                negative, shared, batch, seed, counts, stats):
+                negative, shared, batch, seed, counts, stats, round0, n_threads, scale):
     """Train on positives order[start:end] in blocks of ``batch`` (see the module docstring).
 
     E (n, De), R (m, Dr) float32 updated in place; EM/EV/ET, RM/RV/RT the optimizer state (Adam
-    moments and per-row step counts; AdaGrad uses V). p_head (m,) float64: probability of
-    corrupting the head for each relation. counts (N_FILTER_COUNTS,) int64: filter counts of the
-    core. stats (4,) float64 += [loss sum, positives, negatives used, diverged flag]."""
+    moments and per-row steps, see the module docstring; AdaGrad uses V). Block b belongs to
+    round r = round0 + b, whose n_threads steps (one per thread) are r n_threads + 1 ..
+    (r + 1) n_threads; scale = ``adam_scale(...)`` (ADAM; indices past its end use its last row).
+    p_head (m,) float64: probability of corrupting the head for each relation. counts
+    (N_FILTER_COUNTS,) int64: filter counts of the core. stats (4,) float64 += [loss sum, positives, negatives used, diverged flag]."""
     n_ent, De = E.shape
     n_rel, Dr = R.shape
     K = negative
@@ -547,79 +742,31 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
     valid = np.zeros(K, np.bool_)
     w = np.empty(K)
     dneg = np.empty(K)
-    side = np.empty(batch, np.int64)
-    pos_in = np.empty(batch, np.int64)
-    rows_t = np.empty(batch, np.int64)
-    avoid_t = np.empty(batch, np.int64)
-    rows_h = np.empty(batch, np.int64)
-    avoid_h = np.empty(batch, np.int64)
-    negs_t = np.empty((batch, K), np.int64)
-    negs_h = np.empty((batch, K), np.int64)
-    pool = np.empty(K, np.int64)
+    side, pos_in, rows_t, avoid_t, rows_h, avoid_h, negs_t, negs_h, pool = _block_buffers(batch, K)
     state = stream_state(seed, 0)
     blk = 0
     for b0 in range(start, end, batch):
         B = min(b0 + batch, end) - b0
+        base = (round0 + blk) * n_threads   # steps completed before this round
         state, nt, nh = assign_sides(heads, rels, tails, order, b0, B, n_rel, p_head, state, side, pos_in, rows_t,
                                      avoid_t, rows_h, avoid_h)
         draw_block(prob, alias, filt_tail, filt_head, rows_t, avoid_t, nt, rows_h, avoid_h, nh, negs_t, negs_h,
                    pool, shared, seed, blk, counts)
-        ne = 0
-        nr = 0
-        inv_b = 1.0 / B
-        for i in range(B):
-            p = order[b0 + i]
-            h, r, t = heads[p], rels[p], tails[p]
-            sd = side[i]
-            if sd == TAIL:
-                a, true = h, t
-            else:
-                a, true = t, h
-            if i + 1 < B:  # the next positive's rows, while this one computes
-                nxt = pos_in[i + 1]
+        if optimizer == ADAM:  # the block's rows to the round's start before its gradients are taken
+            for i in range(B):
+                p = order[b0 + i]
+                _bring_to(E, EM, EV, ET, heads[p], base, scale, beta1, beta2, eps, normalize)
+                _bring_to(E, EM, EV, ET, tails[p], base, scale, beta1, beta2, eps, normalize)
+                _bring_to(R, RM, RV, RT, rels[p], base, scale, beta1, beta2, eps, False)
                 for j in range(K):
-                    c = negs_t[nxt, j] if side[i + 1] == TAIL else negs_h[nxt, j]
+                    c = negs_t[pos_in[i], j] if side[i] == TAIL else negs_h[pos_in[i], j]
                     if c >= 0:
-                        prefetch_row(E, c)
-                p1 = order[b0 + i + 1]
-                prefetch_row(E, heads[p1])
-                prefetch_row(E, tails[p1])
-            query(model, sd, E, R, a, r, q)
-            fpos = sim(model, pnorm, q, E, true)
-            nv = 0
-            for j in range(K):
-                c = negs_t[pos_in[i], j] if sd == TAIL else negs_h[pos_in[i], j]
-                valid[j] = c >= 0
-                if c >= 0:
-                    fneg[j] = sim(model, pnorm, q, E, c)
-                    nv += 1
-            L, dpos = positive_loss(loss, gamma, adv, fpos, fneg, valid, w, dneg)
-            if not np.isfinite(L):
-                stats[3] = 1.0
-                return
-            stats[0] += L
-            stats[1] += 1.0
-            stats[2] += nv
-            for j in range(De):
-                gq[j] = 0.0
-            st, ne = _slot(slot_e, rows_e, ne, true)
-            sim_grad(model, pnorm, q, E, true, np.float32(dpos * inv_b), gq, GE, st, fpos)
-            for j in range(K):
-                if valid[j] and dneg[j] != 0.0:
-                    c = negs_t[pos_in[i], j] if sd == TAIL else negs_h[pos_in[i], j]
-                    sc, ne = _slot(slot_e, rows_e, ne, c)
-                    sim_grad(model, pnorm, q, E, c, np.float32(dneg[j] * inv_b), gq, GE, sc, fneg[j])
-            sa, ne = _slot(slot_e, rows_e, ne, a)
-            sr, nr = _slot(slot_r, rows_r, nr, r)
-            query_backprop(model, sd, E, R, a, r, q, gq, GE, sa, GR, sr)
-            if reg > 0.0:
-                cr = np.float32(2.0 * reg * inv_b)
-                for j in range(De):
-                    GE[sa, j] += cr * E[a, j]
-                    GE[st, j] += cr * E[true, j]
-                if model != ROTATE:
-                    for j in range(Dr):
-                        GR[sr, j] += cr * R[r, j]
+                        _bring_to(E, EM, EV, ET, c, base, scale, beta1, beta2, eps, normalize)
+        ne, nr, finite = _block_grads(model, pnorm, loss, gamma, adv, E, R, reg, heads, rels, tails, order, b0, 0, B,
+                                      side, pos_in, negs_t, negs_h, 1.0 / B, slot_e, rows_e, 0, slot_r, rows_r, 0, GE,
+                                      GR, q, gq, fneg, valid, w, dneg, stats)
+        if not finite:
+            return
         for s in range(ne):
             e = rows_e[s]
             if s + 2 < ne:
@@ -627,20 +774,67 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
                 prefetch_row(E, e2)
                 if optimizer != SGD:
                     prefetch_row(EV, e2)
-                if optimizer == ADAM:
+                if optimizer == ADAM or optimizer == LAZY_ADAM:
                     prefetch_row(EM, e2)
-            _apply(E, EM, EV, ET, e, GE, s, optimizer, lr, beta1, beta2, eps)
+            _apply(E, EM, EV, ET, e, GE, s, optimizer, lr, beta1, beta2, eps, base, scale)
             slot_e[e] = -1
             if normalize:
-                acc = 0.0
-                for j in range(De):
-                    acc += E[e, j] * E[e, j]
-                if acc > 0.0:
-                    inv = 1.0 / math.sqrt(acc)
-                    for j in range(De):
-                        E[e, j] *= inv
+                _normalize_row(E, e)
         for s in range(nr):
             x = rows_r[s]
-            _apply(R, RM, RV, RT, x, GR, s, optimizer, lr, beta1, beta2, eps)
+            _apply(R, RM, RV, RT, x, GR, s, optimizer, lr, beta1, beta2, eps, base, scale)
             slot_r[x] = -1
         blk += 1
+
+
+# --------------------------------------------------------------------------- synchronous threads
+
+@njit(nogil=True, cache=True)
+def grad_part(model, pnorm, loss, gamma, adv, E, R, reg, heads, rels, tails, order, b0, B, i_lo, i_hi, p_head, prob,
+              alias, filt_tail, filt_head, negative, shared, seed, blk, counts, stats, GE, GR, ident_e, ident_r):
+    """Synchronous mode, phase 1 (one thread): the block order[b0:b0+B] draws its sides (stream
+    2^40 + blk of ``seed``) and corruptions (``draw_block``, block ``blk``) — the same for every
+    thread count — and this thread adds the gradients of its positives i in [i_lo, i_hi) into its
+    dense tables GE (n, De), GR (m, Dr) (ident_e / ident_r: identity slot maps). Returns finite."""
+    n_rel = R.shape[0]
+    K = negative
+    De = E.shape[1]
+    side, pos_in, rows_t, avoid_t, rows_h, avoid_h, negs_t, negs_h, pool = _block_buffers(B, K)
+    state = stream_state(seed, (1 << 40) + blk)
+    state, nt, nh = assign_sides(heads, rels, tails, order, b0, B, n_rel, p_head, state, side, pos_in, rows_t,
+                                 avoid_t, rows_h, avoid_h)
+    draw_block(prob, alias, filt_tail, filt_head, rows_t, avoid_t, nt, rows_h, avoid_h, nh, negs_t, negs_h, pool,
+               shared, seed, blk, counts)
+    no_rows = np.empty(1, np.int64)
+    q = np.empty(De, np.float32)
+    gq = np.empty(De, np.float32)
+    _, _, finite = _block_grads(model, pnorm, loss, gamma, adv, E, R, reg, heads, rels, tails, order, b0, i_lo, i_hi,
+                                side, pos_in, negs_t, negs_h, 1.0 / B, ident_e, no_rows, 0, ident_r, no_rows, 0, GE,
+                                GR, q, gq, np.empty(K), np.zeros(K, np.bool_), np.empty(K), np.empty(K), stats)
+    return finite
+
+
+@njit(nogil=True, cache=True, fastmath=_FM)
+def apply_part(W, M, V, T, G, lo, hi, optimizer, lr, beta1, beta2, eps, t, scale, normalize):
+    """Synchronous mode, phase 2 (one thread): rows [lo, hi) of W take optimizer step t + 1 with
+    the sum over threads of G (threads, n, D), which is zeroed. ADAM steps every row that ever
+    had a gradient (dense Adam: zero gradient where the block has none); the other optimizers
+    only rows with a gradient. Moved rows are renormalised when ``normalize``."""
+    nT = G.shape[0]
+    D = W.shape[1]
+    g = np.empty((1, D), np.float32)
+    for row in range(lo, hi):
+        touched = False
+        for j in range(D):
+            acc = np.float32(0.0)
+            for k in range(nT):
+                acc += G[k, row, j]
+                G[k, row, j] = 0.0
+            g[0, j] = acc
+            if acc != 0.0:
+                touched = True
+        if not touched and (optimizer != ADAM or T[row] == 0):
+            continue
+        _apply(W, M, V, T, row, g, 0, optimizer, lr, beta1, beta2, eps, t, scale)
+        if normalize:
+            _normalize_row(W, row)
