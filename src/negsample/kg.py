@@ -26,8 +26,9 @@ with margin gamma, optionally self-adversarial: weights softmax(adversarial_temp
 over each positive's negatives, no gradient through them) or ``"margin"`` (margin ranking);
 mini-batches of ``batch_size`` positives per thread, one optimizer step each: Adam with
 torch.optim.Adam's semantics (default; rows without a gradient follow their momentum, applied
-lazily in closed form), ``"lazy_adam"`` (rows move only with a gradient), AdaGrad or SGD; Python
-threads run the nogil kernel on disjoint chunks (Hogwild).
+lazily in closed form), ``"lazy_adam"`` (rows move only with a gradient), AdaGrad or SGD. Threads
+(``parallel``): Hogwild (disjoint chunks, each thread its own steps on the shared tables) on large
+graphs, synchronous (each step split across threads, one summed update) on graphs a step covers.
 
 Evaluation (``evaluate``): for each test triple the true tail is ranked among all entities as
 tails of (h, r, ?) and the true head among all entities as heads of (?, r, t), every other
