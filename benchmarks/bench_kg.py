@@ -65,8 +65,8 @@ def run_ours(dataset, model, s, threads, split):
     data = load_kg(p["train"], p["valid"], p["test"])
     m = KGModel(model, dim=s["dim"], negative=s["negative"], corruption=s["corruption"], filtered=s["filtered"],
                 loss=s["loss"], margin=s["margin"], adversarial_temperature=s["adversarial_temperature"],
-                p_norm=s.get("p_norm"), optimizer=s.get("optimizer", "adam"), lr=s["lr"], batch_size=s["batch_size"], epochs=s["epochs"],
-                threads=threads, seed=s.get("seed", 1))
+                p_norm=s.get("p_norm"), optimizer=s.get("optimizer", "adam"), lr=s["lr"], batch_size=s["batch_size"],
+                epochs=s["epochs"], threads=threads, seed=s.get("seed", 1))
     m.fit(data)
     ev = data.test if split == "test" else data.valid
     res = m.evaluate(ev, known=data.all_triples(), threads=threads, per_relation=False)

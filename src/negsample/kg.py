@@ -490,23 +490,24 @@ class KGModel:
                 fcounts = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
                 st = [np.zeros(4) for _ in range(threads)]
 
-                def run(i):
-                    train_chunk(self.model_code, self.p_norm, loss, self.margin, self.adversarial_temperature, E, R,
-                                EM, EV, ET, RM, RV, RT, opt, self.lr, beta1, beta2, eps, self.reg,
-                                self.normalize_entities, heads, rels, tails, order, bounds[i], bounds[i + 1],
-                                self.p_head_, prob, alias, filt_t, filt_h, self.negative, shared, self.batch_size,
-                                np.uint64(stream_seed(self.seed, epoch, i)), fcounts[i], st[i],
-                                epoch * rounds_per_epoch, threads, scale)
-
                 ok = True
                 if sync:
                     ok = self._sync_epoch(pool, threads, blocks, epoch, order, heads, rels, tails, E, R, EM, EV, ET,
                                           RM, RV, RT, opt, beta1, beta2, eps, scale, loss, prob, alias, filt_t, filt_h,
                                           shared, fcounts, st, work)
-                elif threads == 1:
-                    run(0)
                 else:
-                    list(pool.map(run, range(threads)))
+                    def run(i):
+                        train_chunk(self.model_code, self.p_norm, loss, self.margin, self.adversarial_temperature, E,
+                                    R, EM, EV, ET, RM, RV, RT, opt, self.lr, beta1, beta2, eps, self.reg,
+                                    self.normalize_entities, heads, rels, tails, order, bounds[i], bounds[i + 1],
+                                    self.p_head_, prob, alias, filt_t, filt_h, self.negative, shared, self.batch_size,
+                                    np.uint64(stream_seed(self.seed, epoch, i)), fcounts[i], st[i],
+                                    epoch * rounds_per_epoch, threads, scale)
+
+                    if pool is None:
+                        run(0)
+                    else:
+                        list(pool.map(run, range(threads)))
                 if opt == ADAM and not sync:  # every row current to the epoch's last step, as dense Adam leaves it
                     t_end = (epoch + 1) * steps_per_epoch
                     adam_catch_up(E, EM, EV, ET, t_end, scale, beta1, beta2, eps, self.normalize_entities)

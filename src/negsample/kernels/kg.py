@@ -44,7 +44,9 @@ the threads interleave.
   LAZY_ADAM    a row's moments and weights move only when it has a gradient (like
                torch.optim.SparseAdam), and its bias correction uses the row's own step count
                T[row] (SparseAdam uses the global step).
-Threads run disjoint chunks of positives at once on the shared tables (Hogwild; GIL released).
+Threads (GIL released) either run disjoint chunks of positives at once on the shared tables, each
+making its own steps (Hogwild, ``train_chunk``), or split every block between them and apply its
+summed gradient once (synchronous, ``grad_part`` then ``apply_part``).
 
 Negatives come only from the noise core (``negsample.kernels.noise``): per block, the tails of
 tail-corrupted positives are drawn with ``draw_negatives`` (per-example) or one pool from
@@ -725,7 +727,8 @@ def train_chunk(model, pnorm, loss, gamma, adv, E, R, EM, EV, ET, RM, RV, RT, op
     round r = round0 + b, whose n_threads steps (one per thread) are r n_threads + 1 ..
     (r + 1) n_threads; scale = ``adam_scale(...)`` (ADAM; indices past its end use its last row).
     p_head (m,) float64: probability of corrupting the head for each relation. counts
-    (N_FILTER_COUNTS,) int64: filter counts of the core. stats (4,) float64 += [loss sum, positives, negatives used, diverged flag]."""
+    (N_FILTER_COUNTS,) int64: filter counts of the core. stats (4,) float64 += [loss sum,
+    positives, negatives used, diverged flag]."""
     n_ent, De = E.shape
     n_rel, Dr = R.shape
     K = negative
