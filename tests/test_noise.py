@@ -194,3 +194,36 @@ def test_in_batch_logq():
     np.testing.assert_allclose(s.logq([1, 0]), np.log([0.75, 0.25]))
     with pytest.raises(NegsampleError, match="in-batch negatives are the batch's other positives"):
         s.sample([0])
+
+
+@njit
+def _draw_both(prob, alias, filt, rows, k, seed, out_f, out_m, counts_f, counts_m):
+    mark = np.zeros(prob.shape[0], np.uint8)
+    for b in range(rows.shape[0]):
+        st_f = core.stream_state(seed, b)
+        st_m = st_f
+        core.mark_row(filt, rows[b], mark, 1)
+        for j in range(k):
+            st_f, out_f[b, j] = core.filtered_draw(st_f, prob, alias, filt, rows[b], -1, 0.0, -1, counts_f)
+            st_m, out_m[b, j] = core.marked_draw(st_m, prob, alias, filt, mark, counts_m)
+        core.mark_row(filt, rows[b], mark, 0)
+    return mark.sum()
+
+
+@pytest.mark.parametrize("max_redraw", [0, 2, 10])
+def test_marked_draw_is_the_known_positive_filtered_draw(max_redraw):
+    """marked_draw (a row's known positives pre-marked, O(1) checks) gives exactly filtered_draw's
+    draws, drops and counts, whatever the redraw limit; the marks are cleared after each row."""
+    rng = np.random.default_rng(0)
+    n, R = 40, 30
+    known = sp.random(R, n, density=0.4, format="csr", random_state=1)
+    w = 1.0 / np.arange(1, n + 1)   # popular ids are often known: many rejections and redraws
+    s = NegativeSampler(negative=5, noise=w, known_positives=known, max_redraw=max_redraw).fit(n=n, n_rows=R)
+    prob, alias, filt = s.kernel_noise()
+    rows = rng.integers(0, R, 200)
+    out_f, out_m = np.empty((200, 25), np.int64), np.empty((200, 25), np.int64)
+    c_f, c_m = np.zeros(core.N_FILTER_COUNTS, np.int64), np.zeros(core.N_FILTER_COUNTS, np.int64)
+    assert _draw_both(prob, alias, filt, rows, 25, 7, out_f, out_m, c_f, c_m) == 0
+    np.testing.assert_array_equal(out_m, out_f)
+    np.testing.assert_array_equal(c_m, c_f)
+    assert c_f[4] > 100 and (max_redraw > 0 or c_f[2] == c_f[0])

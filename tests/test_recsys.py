@@ -63,19 +63,22 @@ def test_metrics_by_hand():
         evaluate(lambda us: scores[us], train, np.array([0, 1]), np.array([2, 0]), k=6)
 
 
-def test_known_positives_are_never_negatives_and_are_counted():
+@pytest.mark.parametrize("mode", ["per-example", "per-user"])
+def test_known_positives_are_never_negatives_and_are_counted(mode):
     """Items 0, 1, 2 are known positives of every user and the most popular (the noise favours
-    them): the instrumented kernel never uses them as negatives; the core's counts say why."""
+    them): the instrumented kernel never uses them as negatives; the core's counts say why.
+    (Per-user: 5 items -> 5 groups of one per user and epoch, 5 draws each: the same total.)"""
     rng = np.random.default_rng(0)
     U, I = 30, 40
     users = np.repeat(np.arange(U), 5)
     items = np.concatenate([np.r_[0, 1, 2, rng.choice(np.arange(3, I), 2, replace=False)] for _ in range(U)])
     X = sp.csr_matrix((np.ones(users.size, np.float32), (users, items)), shape=(U, I))
-    sampler = NegativeSampler(negative=5, ns_exponent=1.0)
+    sampler = NegativeSampler(negative=5, ns_exponent=1.0, mode=mode)
     m = ImplicitModel(dim=8, negatives=sampler, epochs=10, threads=1).fit(X, instrument=True)
     assert m.neg_count[:3].sum() == 0
     f = m.stats["filter"]
-    assert f["rejected"] > 0 and f["by_reason"]["self"] > 0 and f["by_reason"]["known"] > 0
+    assert f["rejected"] > 0 and f["by_reason"]["known"] > 0
+    assert (f["by_reason"]["self"] > 0) == (mode == "per-example")  # per-user draws avoid the whole row
     assert f["total"] == 10 * users.size * 5
     assert m.neg_count.sum() == f["total"] - f["dropped"] == m.stats["negatives_used"]
     assert sampler.stats_.rejected == f["rejected"]  # reported through sampler.record too
@@ -84,7 +87,7 @@ def test_known_positives_are_never_negatives_and_are_counted():
     assert m2.neg_count[:3].sum() > 0 and m2.stats["filter"]["by_reason"]["known"] == 0
 
 
-@pytest.mark.parametrize("mode", ["per-example", "shared"])
+@pytest.mark.parametrize("mode", ["per-example", "shared", "per-user"])
 def test_negatives_follow_any_sampler_noise(mode):
     """Custom noise weights reach the kernel: instrumented negative counts pass a chi-square test
     against q (the positive item 0 has weight 0, so no draw is rejected)."""
@@ -97,7 +100,7 @@ def test_negatives_follow_any_sampler_noise(mode):
     assert m.stats["filter"]["rejected"] == 0
     cnt = m.neg_count[1:]
     p = stats.chisquare(cnt, q[1:] * cnt.sum()).pvalue
-    if mode == "per-example":
+    if mode != "shared":
         assert p > 1e-3
     assert stats.chisquare(cnt, np.full(I - 1, cnt.sum() / (I - 1))).pvalue < 1e-6  # not uniform
     # uniform and mixture noises are accepted as well
@@ -114,6 +117,9 @@ def test_time_filter_uses_the_positive_items_time():
     m = ImplicitModel(dim=4, negatives=s, epochs=20, threads=1).fit(X, instrument=True)
     assert m.neg_count[8:13].sum() == 0 and m.neg_count.sum() > 0
     assert m.stats["filter"]["by_reason"]["time"] > 0
+    # per-user groups share negatives across positives: no single positive's time to compare with
+    with pytest.raises(NegsampleError, match="time-window and label filters compare a negative with one positive"):
+        ImplicitModel(dim=4, negatives=s.copy(mode="per-user"), epochs=1, threads=1).fit(X)
 
 
 def test_seeded_single_thread_runs_are_reproducible():
@@ -130,16 +136,31 @@ def test_one_name_per_concept():
         ImplicitModel(shared=True)
     assert ImplicitModel(negatives="shared").negatives == "shared"
     assert ImplicitModel(negative=3, ns_exponent=0.5).sampler.negative == 3
-    with pytest.raises(NegsampleError, match="negatives must be one of per-example, shared"):
+    with pytest.raises(NegsampleError, match="negatives must be one of per-user, per-example, shared"):
         ImplicitModel(negatives="in-batch")
-    with pytest.raises(NegsampleError, match="loss must be 'sgns' or 'bpr'"):
+    with pytest.raises(NegsampleError, match="loss must be one of softmax, bpr, sgns"):
         ImplicitModel(loss="warp")
+    with pytest.raises(NegsampleError, match="negatives 'per-user' train loss softmax, not 'bpr'"):
+        ImplicitModel(loss="bpr")
+    with pytest.raises(NegsampleError, match="train loss bpr or sgns, not 'softmax'"):
+        ImplicitModel(negatives="per-example", loss="softmax")
+    with pytest.raises(NegsampleError, match="weighting 'sample' draws interactions one by one"):
+        ImplicitModel(weighting="sample")
+    with pytest.raises(NegsampleError, match="adaptive negatives .* need mode 'per-example'"):
+        ImplicitModel(negatives=NegativeSampler(mode="per-user", candidates=10))
+    # None = the mode's default
+    assert (ImplicitModel().epochs, ImplicitModel().negative, ImplicitModel().loss) == (10, 50, "softmax")
+    m = ImplicitModel(negatives="per-example")
+    assert (m.epochs, m.negative, m.loss, m.sampler.candidates) == (40, 2, "bpr", 10)
 
 
 def test_divergence_is_an_error_naming_the_learning_rate():
     X = small_matrix()
     with pytest.raises(NegsampleError, match=r"training diverged at epoch \d+ \(non-finite .*lower the learning rate"):
-        ImplicitModel(dim=16, epochs=30, lr=50.0, reg=0.0, init_std=1.0, loss="sgns", threads=1).fit(X)
+        ImplicitModel(dim=16, epochs=30, lr=50.0, reg=0.0, init_std=1.0, loss="sgns", negatives="per-example",
+                      threads=1).fit(X)
+    with pytest.raises(NegsampleError, match=r"training diverged at epoch 1 \(non-finite"):
+        ImplicitModel(dim=16, epochs=3, lr=1e38, init_std=1.0, threads=1).fit(X)
 
 
 def test_size_checked_before_allocating():
@@ -272,8 +293,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "k=31 is larger than the catalogue (30 items)" in capsys.readouterr().err
     assert main(["recsys", "eval", path, path]) == 2          # not a model
     assert "is not a negsample recsys-model file" in capsys.readouterr().err
+    assert main(["recsys", "train", path, "-o", model, "--loss", "sgns", "--quiet"]) == 2
+    assert "negatives 'per-user' train loss softmax, not 'sgns'" in capsys.readouterr().err
     assert main(["recsys", "train", path, "-o", model, "--dim", "16", "--epochs", "30", "--lr", "1000",
-                 "--reg", "0", "--loss", "sgns", "--quiet"]) == 2
+                 "--reg", "0", "--loss", "sgns", "--negatives", "per-example", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "training diverged" in err and "--lr" in err and err.count("\n") == 1
     assert main(["recsys", "train", path, "-o", path]) == 2   # output = input, refused before work
@@ -325,8 +348,9 @@ def _weighted_pairs(U=60, I=20, seed=0):
     return X, a
 
 
-@pytest.mark.parametrize("weighting", ["confidence", "sample"])
-def test_fit_uses_the_matrix_values(weighting):
+@pytest.mark.parametrize("weighting,mode", [("confidence", "per-example"), ("sample", "per-example"),
+                                            ("confidence", "per-user")])
+def test_fit_uses_the_matrix_values(weighting, mode):
     """Users must rank their heavy item above their light one when weights count; with the values
     ignored (weighting="none") it is a coin toss. Fails if fit binarises the matrix."""
     X, a = _weighted_pairs()
@@ -336,7 +360,7 @@ def test_fit_uses_the_matrix_values(weighting):
         s = m.scores(np.arange(U))
         return np.mean(s[np.arange(U), a[:, 0]] > s[np.arange(U), a[:, 1]])
 
-    kw = dict(dim=8, epochs=60, lr=0.05, negative=3, ns_exponent=0.0, threads=1, seed=3)
+    kw = dict(dim=8, epochs=60, lr=0.05, negative=3, ns_exponent=0.0, threads=1, seed=3, negatives=mode)
     weighted = heavy_first(ImplicitModel(weighting=weighting, confidence_alpha=1.0, **kw).fit(X))
     ignored = heavy_first(ImplicitModel(weighting="none", **kw).fit(X))
     assert weighted > 0.85
@@ -416,3 +440,43 @@ def test_from_implicit_doc_runs():
     ns = {}
     for block in blocks:
         exec(compile(block, "docs/from-implicit.md", "exec"), ns)
+
+
+def test_per_user_softmax_with_logq_correction_learns_log_popularity():
+    """Bias-only model (init_std=0 keeps every vector at 0): the sampled softmax's fixed point is
+    the full softmax's, b_i = ln(count_i) + const, only with the logQ correction ln(k q_j): with
+    q ∝ popularity^0.5 and no correction the slope of b against ln(count) would be ~0.5 (checked
+    by removing it)."""
+    rng = np.random.default_rng(0)
+    U, I = 400, 30
+    pop = 1.0 / np.arange(1, I + 1)
+    items = rng.choice(I, (U, 8), p=pop / pop.sum())
+    X = sp.csr_matrix((np.ones(items.size, np.float32), (np.repeat(np.arange(U), 8), items.ravel())), shape=(U, I))
+    X.data[:] = 1.0
+    count = np.bincount(X.indices, minlength=I)
+    m = ImplicitModel(dim=4, init_std=0.0, exclude_known=False, reg=0.0, weighting="none", threads=1,
+                      negatives=NegativeSampler(negative=20, ns_exponent=0.5, mode="per-user")).fit(X)
+    assert np.abs(m.user_factors).max() == 0 and np.abs(m.item_factors).max() == 0
+    slope = np.polyfit(np.log(count), m.item_bias, 1)[0]
+    assert 0.85 < slope < 1.1
+
+
+def test_per_user_groups_context_and_user_vectors():
+    """Per-user training: every user's interactions are cut into min(steps, n) groups, each with
+    k draws (the filter's total); the user vectors the model scores with are
+    P_u + n_u^-alpha sum_{j in I_u} y_j, with the context vectors kept; item_context=False has none."""
+    X = small_matrix(U=30, I=40, per_user=5)
+    m = ImplicitModel(dim=8, epochs=2, steps_per_user=3, negative=4, threads=1, seed=2).fit(X)
+    assert m.stats["filter"]["total"] == 2 * 30 * 3 * 4
+    Y = m.context_factors
+    assert Y.shape == (40, 8)
+    plain = ImplicitModel(dim=8, epochs=2, steps_per_user=3, negative=4, threads=1, seed=2, item_context=False).fit(X)
+    assert plain.context_factors is None
+    binary = X.copy()
+    binary.data[:] = 7.0  # values weight the loss, not the context sum
+    binary.data[:] = 1.0
+    np.testing.assert_allclose(m.user_factors, m.user_offsets + (binary @ Y) * 5 ** -0.5, rtol=1e-5, atol=1e-6)
+    # and the context changes the scores (alpha matters)
+    other = ImplicitModel(dim=8, epochs=2, steps_per_user=3, negative=4, threads=1, seed=2,
+                          context_exponent=1.0).fit(X)
+    assert not np.allclose(other.user_factors, m.user_factors)

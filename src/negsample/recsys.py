@@ -1,15 +1,25 @@
 """Recommendation from implicit feedback with popularity-aware negatives.
 
 Model: user vectors p_u, item vectors q_i and item biases b_i; score x_ui = p_u . q_i + b_i.
-Objective per observed (u, i) with k negatives j drawn by a ``NegativeSampler`` through the noise
-core (default: q(j) ∝ popularity(j)^ns_exponent, the user's training items excluded as known
-positives, redrawn up to ``max_redraw`` times, then dropped and counted):
-- ``loss="bpr"``:  sum_j ln s(x_ui - x_uj)
-- ``loss="sgns"``: ln s(x_ui) + sum_j ln s(-x_uj)
-plus L2 regularisation ``reg`` on the rows touched; SGD with linear learning-rate decay, Python
-threads running the nogil numba kernel ``negsample.kernels.recsys.train_epoch`` on disjoint slices
-of the shuffled interactions (Hogwild). ``negatives="shared"`` draws one pool of k negatives per
-block of 64 interactions (each entry still filtered per interaction).
+Negatives are drawn by a ``NegativeSampler`` through the noise core (default: q(j) ∝
+popularity(j)^ns_exponent, the user's training items excluded as known positives, redrawn up to
+``max_redraw`` times, then dropped and counted). Two families of training, by the sampler's mode:
+
+- ``negatives="per-user"`` (the default): each user's interactions are cut into ``steps_per_user``
+  groups per epoch; a group's positives share k filtered negatives and each positive i takes the
+  sampled softmax  -ln e^{x_ui} / (e^{x_ui} + sum_j e^{x_uj - ln(k q_j)})  (``loss="softmax"``;
+  ln(k q_j) is the logQ correction). With ``item_context`` the user vector is
+  p_u = P_u + |C|^-context_exponent sum_{j in C} y_j over the user's other items C (the group's
+  own items left out while training; all of them afterwards), so users with few interactions
+  lean on their items' context vectors y_j (as in SVD++ / FISM). Row-wise Adagrad, Hogwild
+  threads over users (``negsample.kernels.recsys.train_users``).
+- ``negatives="per-example"`` / ``"shared"``: SGD over interactions with linear learning-rate
+  decay, k negatives per interaction (per-example: fresh draws, and the adaptive negatives of the
+  sampler; shared: one pool of k per block of 64 interactions), Hogwild threads over slices of
+  the shuffled interactions (``negsample.kernels.recsys.train_epoch``), with
+  ``loss="bpr"``: sum_j ln s(x_ui - x_uj)  or  ``loss="sgns"``: ln s(x_ui) + sum_j ln s(-x_uj).
+Both add L2 regularisation ``reg`` on the rows they touch. Defaults depend on the mode
+(``MODE_DEFAULTS``; chosen by the grid in benchmarks/bench_recsys.py).
 
 Ids: the matrix API (``fit(user_items)``, ``recommend``, ``similar_items``) uses internal row /
 column indices, like ``implicit``; ``user_index`` / ``item_index`` / ``item_labels`` map between
@@ -43,8 +53,15 @@ __all__ = ["Interactions", "load_interactions", "leave_last_out", "ImplicitModel
 
 MODEL_KIND = "recsys-model"
 MODEL_VERSION = 1
-LOSSES = ("bpr", "sgns")
-TRAIN_MODES = ("per-example", "shared")
+LOSSES = ("softmax", "bpr", "sgns")
+TRAIN_MODES = ("per-user", "per-example", "shared")
+# per mode: what None means for negative / candidates / epochs / lr / reg / loss
+MODE_DEFAULTS = {
+    "per-user": {"negative": 50, "candidates": None, "epochs": 10, "lr": 0.1, "reg": 0.03, "loss": "softmax"},
+    "per-example": {"negative": 2, "candidates": 10, "epochs": 40, "lr": 0.05, "reg": 0.03, "loss": "bpr"},
+    "shared": {"negative": 5, "candidates": None, "epochs": 40, "lr": 0.05, "reg": 0.03, "loss": "bpr"},
+}
+MODE_LOSSES = {"per-user": ("softmax",), "per-example": ("bpr", "sgns"), "shared": ("bpr", "sgns")}
 WEIGHTINGS = ("confidence", "sample", "none")
 
 
@@ -356,47 +373,70 @@ class ImplicitModel:
     """Embeddings for implicit feedback trained with sampled negatives (see the module docstring).
 
     negatives: a ``NegativeSampler`` (any noise: "frequency" = item popularity^ns_exponent,
-    "uniform", custom weights, mixtures; its filters) or a mode "per-example" | "shared";
-    ``negative`` / ``ns_exponent`` / ``candidates`` are shorthand for the default sampler (per-example
-    mode: k = ``negative`` dynamic negatives, the top-scoring of ``candidates`` filtered draws from
-    popularity^ns_exponent; ``candidates=None`` or 0: plain draws; shared mode ignores
-    ``candidates``). ``exclude_known``: the
-    user's training items are the sampler's known positives (unless it has its own).
+    "uniform", custom weights, mixtures; its filters) or a mode "per-user" | "per-example" |
+    "shared" (see the module docstring); ``negative`` / ``ns_exponent`` / ``candidates`` are
+    shorthand for the default sampler (k = ``negative`` filtered draws from
+    popularity^ns_exponent; in per-example mode the top-scoring k of ``candidates`` draws, dynamic
+    negatives; ``candidates=0``: plain draws). ``None`` for ``negative``, ``candidates``,
+    ``epochs``, ``lr``, ``reg``, ``loss`` means the mode's default (``MODE_DEFAULTS``).
+    Per-user mode: ``steps_per_user`` groups per user and epoch, ``item_context`` /
+    ``context_exponent`` the item-context part of the user vector; loss "softmax" only.
+    Per-example / shared: loss "bpr" or "sgns". ``exclude_known``: the user's training items are
+    the sampler's known positives (unless it has its own).
     weighting: how the values v_e of ``user_items`` count: "confidence" scales each interaction's
     gradient by c_e = (1 + confidence_alpha v_e) / mean(1 + confidence_alpha v) (mean 1, so the
-    learning rate keeps its meaning); "sample" draws each epoch's n interactions with replacement
-    with probability v_e / sum(v); "none" binarises (every stored entry counts 1).
+    learning rate keeps its meaning); "sample" (per-example / shared) draws each epoch's n
+    interactions with replacement with probability v_e / sum(v); "none" binarises.
 
-    Defaults (dim 64; k = 2 dynamic negatives, the top-scoring of M = 10 candidates drawn from
-    popularity^0.5; 40 epochs, lr 0.05, reg 0.03, BPR) were chosen by a grid on MovieLens 100K
-    leave-last-out and checked on a held-out leave-two-out split
-    (benchmarks/RESULTS.md, "Recommendation, issues 12-17").
+    After ``fit``: ``user_factors`` (U, d) the vectors the model scores with, ``item_factors``
+    (I, d), ``item_bias`` (I,); with item context also ``context_factors`` (I, d) (the y_j) and
+    ``user_offsets`` (U, d) (the free part P_u).
+
+    Defaults (dim 64, per-user sampled softmax with item context: k = 50 negatives per group from
+    popularity^0.5, 10 groups per user, 10 epochs, lr 0.1, reg 0.03) were chosen by a grid on
+    MovieLens 100K leave-last-out and checked on a held-out leave-two-out split
+    (benchmarks/RESULTS.md, "Recommendation: per-user sampled softmax").
 
     >>> model = ImplicitModel().fit(user_items)
     >>> ids, scores = model.recommend(np.arange(10), user_items[:10], N=10)
     """
 
-    def __init__(self, dim=64, negative=2, ns_exponent=0.5, candidates=10, negatives=None, epochs=40, lr=0.05,
-                 min_lr=None,
-                 reg=0.03, loss="bpr", weighting="confidence", confidence_alpha=1.0, exclude_known=True, threads=2,
+    def __init__(self, dim=64, negative=None, ns_exponent=0.5, candidates=None, negatives=None, epochs=None,
+                 lr=None, min_lr=None, reg=None, loss=None, item_context=True, steps_per_user=10,
+                 context_exponent=0.5, weighting="confidence", confidence_alpha=1.0, exclude_known=True, threads=2,
                  seed=1, init_std=0.1):
         if negatives is None or isinstance(negatives, str):
-            mode = negatives or "per-example"
+            mode = negatives or "per-user"
             if mode not in TRAIN_MODES:
                 raise NegsampleError(f"negatives must be one of {', '.join(TRAIN_MODES)} or a NegativeSampler, "
                                      f"got {negatives!r}")
-            negatives = NegativeSampler(negative=negative, ns_exponent=ns_exponent, mode=mode,
-                                        candidates=candidates if mode == "per-example" and candidates else None)
+            defaults = MODE_DEFAULTS[mode]
+            cand = defaults["candidates"] if candidates is None else candidates
+            negatives = NegativeSampler(negative=defaults["negative"] if negative is None else negative,
+                                        ns_exponent=ns_exponent, mode=mode,
+                                        candidates=cand if mode == "per-example" and cand else None)
         self.sampler = as_sampler(negatives, modes=TRAIN_MODES)
+        mode = self.sampler.mode
+        defaults = MODE_DEFAULTS[mode]
         self.negative = self.sampler.negative
         self.ns_exponent = self.sampler.ns_exponent
         self.dim = check_positive_int("dim", dim)
-        self.epochs = check_positive_int("epochs", epochs)
-        self.lr = check_finite_float("lr", lr, minimum=0.0, strict_min=True)
+        self.epochs = check_positive_int("epochs", defaults["epochs"] if epochs is None else epochs)
+        self.lr = check_finite_float("lr", defaults["lr"] if lr is None else lr, minimum=0.0, strict_min=True)
         self.min_lr = self.lr * 0.01 if min_lr is None else check_finite_float("min_lr", min_lr, minimum=0.0)
-        self.reg = check_finite_float("reg", reg, minimum=0.0)
+        self.reg = check_finite_float("reg", defaults["reg"] if reg is None else reg, minimum=0.0)
+        loss = defaults["loss"] if loss is None else loss
         if loss not in LOSSES:
-            raise NegsampleError(f"loss must be 'sgns' or 'bpr', got {loss!r}")
+            raise NegsampleError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if loss not in MODE_LOSSES[mode]:
+            raise NegsampleError(f"negatives {mode!r} train loss {' or '.join(MODE_LOSSES[mode])}, not {loss!r} "
+                                 f"(loss 'softmax' needs negatives 'per-user')")
+        self.item_context = bool(item_context)
+        self.steps_per_user = check_positive_int("steps_per_user", steps_per_user)
+        self.context_exponent = check_finite_float("context_exponent", context_exponent, minimum=0.0)
+        if mode == "per-user" and weighting == "sample":
+            raise NegsampleError("weighting 'sample' draws interactions one by one: use negatives 'per-example' or "
+                                 "'shared', or weighting 'confidence'")
         self.loss = loss
         if weighting not in WEIGHTINGS:
             raise NegsampleError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
@@ -407,6 +447,7 @@ class ImplicitModel:
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.init_std = check_finite_float("init_std", init_std, minimum=0.0)
         self.user_factors = self.item_factors = self.item_bias = None
+        self.context_factors = self.user_offsets = None
         self.item_popularity = None
         self.user_ids = self.item_ids = None
         self.holdout = None
@@ -437,7 +478,7 @@ class ImplicitModel:
         held-out test items): how often negatives / candidates hit them is reported in
         ``stats["adaptive"]["false_negatives"]``."""
         from .kernels.noise import N_FILTER_COUNTS, stream_seed
-        from .kernels.recsys import N_STATS, STATS, train_epoch
+        from .kernels.recsys import ACC_STRIDE, N_STATS, STATS, train_epoch, train_users
 
         user_ids = item_ids = None
         if isinstance(user_items, Interactions):
@@ -447,14 +488,20 @@ class ImplicitModel:
         U, I = X.shape
         if X.nnz == 0:
             raise NegsampleError("no interactions to train on")
-        _check_model_size(U, I, self.dim)
+        per_user = self.sampler.mode == "per-user"
+        context = per_user and self.item_context
+        if per_user and (self.sampler.times is not None or self.sampler.labels is not None):
+            raise NegsampleError("the time-window and label filters compare a negative with one positive item: use "
+                                 "negatives 'per-example' with them (per-user groups share their negatives)")
+        _check_model_size(U, I, self.dim, tables=3 if context else 2)
         users = np.repeat(np.arange(U, dtype=np.int64), np.diff(X.indptr))
         items = X.indices.astype(np.int64)
+        indptr = X.indptr.astype(np.int64)
         conf, sample_p = self._weights(X.data)
         pop = np.bincount(items, minlength=I).astype(np.float64)
         sampler = self.sampler
         if self.exclude_known and sampler.known_positives is None:
-            sampler = sampler.copy(known_positives=(X.indptr.astype(np.int64), items))
+            sampler = sampler.copy(known_positives=(indptr, items))
         elif sampler is self.sampler:
             sampler = sampler.copy()
         sampler.fit(counts=pop, keys=item_ids, n_rows=U)
@@ -472,6 +519,13 @@ class ImplicitModel:
             G_items = (rng.standard_normal((I, gen.dim)) * gen.init_std).astype(np.float32)
         else:
             G_users = G_items = np.zeros((1, 1), np.float32)
+        if per_user:
+            Y = ((rng.standard_normal((I, self.dim)) * self.init_std).astype(np.float32) if context
+                 else np.zeros((0, self.dim), np.float32))
+            acc_users, acc_items = np.zeros((U, 1), np.float32), np.zeros((I, ACC_STRIDE), np.float32)
+            q = sampler.noise_probabilities(counts=pop, keys=item_ids)
+            with np.errstate(divide="ignore"):
+                log_kq = np.log(self.negative * q).astype(np.float32)   # -inf where q = 0: never drawn
         if monitor_positives is not None:
             mon = _as_user_items(monitor_positives, "monitor_positives")
             if mon.shape != X.shape:
@@ -482,45 +536,71 @@ class ImplicitModel:
         neg_count = np.zeros(I if instrument else 0)
         neg_grad = np.zeros(I if instrument else 0)
         n = items.size
-        threads = 1 if instrument else min(self.threads, max(1, n // 64))
-        bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+        n_units = U if per_user else n
+        threads = 1 if instrument else min(self.threads, max(1, n_units // 64))
+        bounds = np.linspace(0, n_units, threads + 1).astype(np.int64)
         bar = Progress(self.epochs, unit="epochs", desc="recsys", enabled=progress)
         t0 = time.perf_counter()
         losses = []
         total = np.zeros(N_STATS)
         counts_total = np.zeros(N_FILTER_COUNTS, np.int64)
-        for epoch in range(self.epochs):
-            lr = self.lr - (self.lr - self.min_lr) * epoch / max(1, self.epochs - 1)
-            order = (rng.permutation(n) if sample_p is None else rng.choice(n, size=n, p=sample_p)).astype(np.int64)
-            st = [np.zeros(N_STATS) for _ in range(threads)]
-            cnt = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
-            gstates = [np.zeros(1) for _ in range(threads)] if epoch == 0 else gstates
+        pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        try:
+            for epoch in range(self.epochs):
+                lr = self.lr - (self.lr - self.min_lr) * epoch / max(1, self.epochs - 1)
+                if per_user:
+                    order = rng.permutation(U).astype(np.int64)
+                else:
+                    order = (rng.permutation(n) if sample_p is None
+                             else rng.choice(n, size=n, p=sample_p)).astype(np.int64)
+                st = [np.zeros(N_STATS) for _ in range(threads)]
+                cnt = [np.zeros(N_FILTER_COUNTS, np.int64) for _ in range(threads)]
+                gstates = [np.zeros(1) for _ in range(threads)] if epoch == 0 else gstates
 
-            def run(t, lr=lr, order=order, st=st, cnt=cnt, epoch=epoch):
-                train_epoch(P, Q, b, users, items, conf, order, bounds[t], bounds[t + 1], prob, alias, filt,
-                            self.negative, np.float32(lr), np.float32(self.reg), np.uint64(stream_seed(self.seed, epoch, t)),
-                            self.loss == "bpr", sampler.mode == "shared", adaptive, G_users, G_items, gstates[t],
-                            mon_indptr, mon_indices, neg_count, neg_grad, st[t], cnt[t])
+                def run(t, lr=lr, order=order, st=st, cnt=cnt, epoch=epoch):
+                    seed = np.uint64(stream_seed(self.seed, epoch, t))
+                    if per_user:
+                        train_users(P, Y, Q, b, acc_users, acc_items, indptr, items, conf, order, bounds[t], bounds[t + 1],
+                                    prob, alias, filt, log_kq, self.negative, self.steps_per_user,
+                                    np.float32(self.context_exponent), np.float32(lr), np.float32(self.reg), seed,
+                                    mon_indptr, mon_indices, neg_count, neg_grad, st[t], cnt[t])
+                    else:
+                        train_epoch(P, Q, b, users, items, conf, order, bounds[t], bounds[t + 1], prob, alias, filt,
+                                    self.negative, np.float32(lr), np.float32(self.reg), seed,
+                                    self.loss == "bpr", sampler.mode == "shared", adaptive, G_users, G_items,
+                                    gstates[t], mon_indptr, mon_indices, neg_count, neg_grad, st[t], cnt[t])
 
-            if threads == 1:
-                run(0)
-            else:
-                with ThreadPoolExecutor(threads) as pool:
+                if pool is None:
+                    run(0)
+                else:
                     list(pool.map(run, range(threads)))
-            tot = np.sum(st, axis=0)
-            total += tot
-            counts_total += np.sum(cnt, axis=0)
-            losses.append(float(tot[0] / max(tot[1], 1)))
-            _check_diverged(epoch, losses[-1], P, Q, b, self.lr)
-            bar.update(epoch + 1, loss=losses[-1], lr=lr)
+                tot = np.sum(st, axis=0)
+                total += tot
+                counts_total += np.sum(cnt, axis=0)
+                losses.append(float(tot[0] / max(tot[1], 1)))
+                _check_diverged(epoch, losses[-1], (P, Q, b) + ((Y,) if per_user else ()), self.lr)
+                bar.update(epoch + 1, loss=losses[-1], lr=lr)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         bar.close()
+        if context:
+            # the user vectors the model scores with: P_u + |I_u|^-alpha sum_{j in I_u} y_j
+            rows = np.diff(indptr).astype(np.float64)
+            norm = np.where(rows > 0, np.maximum(rows, 1.0) ** -self.context_exponent, 0.0)
+            binary = sp.csr_matrix((np.ones(n, np.float32), items, indptr), shape=(U, I))
+            self.user_offsets = P
+            P = (P + (binary @ Y) * norm[:, None].astype(np.float32)).astype(np.float32)
+            self.context_factors = Y
+        else:
+            self.context_factors = self.user_offsets = None
         self.user_factors, self.item_factors, self.item_bias = P, Q, b
         self.user_ids, self.item_ids = user_ids, item_ids
         self.item_popularity = pop
         self.holdout = holdout
         self.train_fingerprint = fingerprint(X)
         self.sampler_ = sampler
-        draws = int(total[2]) * (adaptive[0] or self.negative)
+        draws = int(total[14]) * self.negative if per_user else int(total[2]) * (adaptive[0] or self.negative)
         sampler.record(counts_total, draws)
         if sampler is not self.sampler:
             self.sampler.record(counts_total, draws)
@@ -679,10 +759,14 @@ class ImplicitModel:
                 "candidates": self.sampler.candidates,
                 "negatives": self.negatives, "epochs": self.epochs, "lr": self.lr, "reg": self.reg,
                 "seed": self.seed, "weighting": self.weighting, "confidence_alpha": self.confidence_alpha,
+                "item_context": self.item_context, "steps_per_user": self.steps_per_user,
+                "context_exponent": self.context_exponent,
                 "holdout": self.holdout, "train_fingerprint": self.train_fingerprint,
                 "n_users": self.n_users, "n_items": self.n_items}
         arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
                   "item_bias": self.item_bias, "item_popularity": self.item_popularity}
+        if self.context_factors is not None:
+            arrays["context_factors"] = self.context_factors
         nsio.save_arrays(path, MODEL_KIND, arrays, meta, strings, version=MODEL_VERSION)
 
     @classmethod
@@ -700,13 +784,18 @@ class ImplicitModel:
         try:
             m = cls(dim=P.shape[1], loss=meta.get("loss", "bpr"), negative=meta.get("negative", 5),
                     ns_exponent=meta.get("ns_exponent", 0.75), negatives=meta.get("negatives", "per-example"),
-                    candidates=meta.get("candidates"),
+                    candidates=meta.get("candidates") or 0,
                     epochs=meta.get("epochs", 1), lr=meta.get("lr", 0.05), reg=meta.get("reg", 0.0),
                     seed=meta.get("seed", 1), weighting=meta.get("weighting", "confidence"),
-                    confidence_alpha=meta.get("confidence_alpha", 1.0))
+                    confidence_alpha=meta.get("confidence_alpha", 1.0),
+                    item_context=meta.get("item_context", False), steps_per_user=meta.get("steps_per_user", 10),
+                    context_exponent=meta.get("context_exponent", 0.5))
         except NegsampleError as exc:
             raise NegsampleError(f"{path}: bad model metadata: {exc}") from None
         m.user_factors, m.item_factors, m.item_bias, m.item_popularity = P, Q, b, pop
+        if "context_factors" in arrays:
+            m.context_factors = nsio.check_array(arrays, "context_factors", path, dtype=np.float32, shape=Q.shape,
+                                                 finite=True)
         if "user_ids" in strings or "item_ids" in strings:
             if len(strings.get("user_ids", ())) != P.shape[0] or len(strings.get("item_ids", ())) != Q.shape[0]:
                 raise NegsampleError(f"{path}: the id lists do not match the factor shapes")
@@ -753,19 +842,19 @@ def _top_n(scores, n):
     return np.take_along_axis(top, order, 1)
 
 
-def _check_model_size(U, I, dim):
-    need = (U + I) * dim * 4 + I * 24
+def _check_model_size(U, I, dim, tables=2):
+    need = (U + (tables - 1) * I) * dim * 4 + I * 24
     have = nsio._physical_memory()
     if need > have // 2:
         raise NegsampleError(f"a model of {U} users and {I} items at dim {dim} needs {need / 2**30:.1f} GiB, more "
                              f"than half this machine's memory ({have / 2**30:.1f} GiB): lower the dimension")
 
 
-def _check_diverged(epoch, loss, P, Q, b, lr):
+def _check_diverged(epoch, loss, tables, lr):
     what = None
     if not np.isfinite(loss):
         what = "loss"
-    elif not (np.isfinite(P).all() and np.isfinite(Q).all() and np.isfinite(b).all()):
+    elif not all(np.isfinite(t).all() for t in tables):
         what = "weights"
     if what:
         raise NegsampleError(f"training diverged at epoch {epoch + 1} (non-finite {what}): lower the learning "

@@ -8,8 +8,10 @@ It holds
   ``[(pi_1, noise_1), (pi_2, noise_2), ...]`` of any of these (q = sum_m pi_m q_m, pi normalised);
 - ``negative``: how many negatives per positive (k);
 - ``mode``: ``"per-example"`` (k fresh draws per positive), ``"shared"`` (one pool of k per
-  window / block, the GEMM-friendly layout) or ``"in-batch"`` (the other positives of the batch
-  are the negatives; ``logq`` gives the correction ln q);
+  window / block, the GEMM-friendly layout), ``"per-user"`` (k fresh draws per group of one
+  anchor row's positives, filtered with that row, shared by the group: the recommender's
+  sampled softmax; ``sample`` draws k per anchor as per-example does) or ``"in-batch"`` (the
+  other positives of the batch are the negatives; ``logq`` gives the correction ln q);
 - the false-negative filters of the noise core (``negsample.kernels.noise``): the anchor itself
   (``exclude_self``), known positives (CSR rows anchor -> ids), a time window
   |t_neg - t_anchor| <= ``time_window`` over ``times``, the same ``labels``; a rejected draw is
@@ -36,7 +38,7 @@ from .distributions import AliasTable, unigram, validate_weights
 __all__ = ["NegativeSampler", "NegativeGenerator", "FilterStats", "MODES", "as_sampler", "in_batch_logq", "to_csr",
            "unfiltered"]
 
-MODES = ("per-example", "shared", "in-batch")
+MODES = ("per-example", "shared", "per-user", "in-batch")
 MAX_NEGATIVE_WITHOUT_SUPPORT = 100   # more negatives than drawable ids is refused above this
 NOISES = ("frequency", "uniform")
 
@@ -392,7 +394,7 @@ class NegativeSampler:
         seed = _seed_from(rng)
         counts = np.zeros(N_FILTER_COUNTS, np.int64)
         prob, alias, filt = self.kernel_noise()
-        if self.mode == "per-example":
+        if self.mode in ("per-example", "per-user"):
             out = np.empty((anchors.size, self.negative), np.int64)
             draw_negatives(prob, alias, filt, rows, avoid, at, al, self.negative, seed, out, counts)
         else:

@@ -62,8 +62,8 @@ def adaptive_kwargs(args) -> dict:
 
 
 def add_negatives(p, negative=5, ns_exponent=0.75, modes=None, mode_default=None, noise_of="count",
-                  mode_help=None):
-    p.add_argument("--negative", type=int, default=negative, metavar="K", help="negatives per positive")
+                  mode_help=None, negative_help="negatives per positive"):
+    p.add_argument("--negative", type=int, default=negative, metavar="K", help=negative_help)
     p.add_argument("--ns-exponent", type=float, default=ns_exponent, metavar="ALPHA",
                    help=f"noise distribution q ∝ {noise_of}^ALPHA (0: uniform over seen ids)")
     if modes:

@@ -12,22 +12,37 @@ def add_cli(subparsers):
     add_columns(t)
     add_output(t, help="model file to write (.npz)")
     t.add_argument("--dim", type=int, default=64, help="embedding dimension")
-    t.add_argument("--epochs", type=int, default=40, help="passes over the interactions")
-    t.add_argument("--lr", type=float, default=0.05, help="initial learning rate (decays linearly to 1%%)")
-    t.add_argument("--reg", type=float, default=0.03, help="L2 regularisation of the rows touched")
-    t.add_argument("--loss", choices=["bpr", "sgns"], default="bpr", help="pairwise BPR or SGNS (logistic) loss")
+    t.add_argument("--epochs", type=int, help="passes over the interactions (default: 10 per-user, 40 otherwise)")
+    t.add_argument("--lr", type=float, help="initial learning rate, decays linearly to 1%% (default: 0.1 "
+                                            "per-user, 0.05 otherwise)")
+    t.add_argument("--reg", type=float, help="L2 regularisation of the rows touched (default: 0.03 in all modes)")
+    t.add_argument("--loss", choices=["softmax", "bpr", "sgns"],
+                   help="sampled softmax (per-user, the default there), pairwise BPR (the default otherwise) or "
+                        "SGNS (logistic)")
     t.add_argument("--weighting", choices=["confidence", "sample", "none"], default="confidence",
                    help="how the weight column counts: confidence scales each interaction's gradient by "
                         "1 + ALPHA*weight (normalised to mean 1), sample draws interactions in proportion to "
-                        "their weight, none ignores it")
+                        "their weight (not per-user), none ignores it")
     t.add_argument("--confidence-alpha", type=float, default=1.0, metavar="ALPHA",
                    help="ALPHA of --weighting confidence")
-    add_negatives(t, negative=2, ns_exponent=0.5, modes=("per-example", "shared"), noise_of="item popularity",
-                  mode_help="per-example: k fresh draws per interaction; shared: one pool of k per 64 interactions")
-    a = t.add_argument_group("adaptive negatives (docs/design-adaptive.md)")
-    a.add_argument("--candidates", type=int, default=10, metavar="M",
+    add_negatives(t, negative=None, ns_exponent=0.5, modes=("per-user", "per-example", "shared"),
+                  noise_of="item popularity",
+                  negative_help="negatives per group of a user's interactions (per-user; default 50) or per "
+                                "interaction (default 2 per-example, 5 shared)",
+                  mode_help="per-user: k fresh draws per group of a user's interactions, shared by the group "
+                            "(sampled softmax); per-example: k fresh draws per interaction; shared: one pool of k "
+                            "per 64 interactions")
+    u = t.add_argument_group("per-user training")
+    u.add_argument("--steps-per-user", type=int, default=10, metavar="S",
+                   help="groups each user's interactions are cut into per epoch (one step each)")
+    u.add_argument("--no-item-context", dest="item_context", action="store_false",
+                   help="user vectors without the sum of their items' context vectors")
+    u.add_argument("--context-exponent", type=float, default=0.5, metavar="A",
+                   help="the item-context sum is scaled by (number of items)^-A")
+    a = t.add_argument_group("adaptive negatives, per-example mode (docs/design-adaptive.md)")
+    a.add_argument("--candidates", type=int, metavar="M",
                    help="draw M filtered candidates per positive and keep the --negative top-scoring ones (dynamic "
-                        "negatives; 0: plain draws from the noise; ignored with --negatives shared)")
+                        "negatives; default 10 in per-example mode; 0: plain draws from the noise)")
     a.add_argument("--candidate-temperature", type=float, metavar="T", help="with --candidates: sample the "
                    "negatives with probability ∝ exp(score/T) instead of taking the top ones")
     a.add_argument("--adversarial-temperature", type=float, metavar="ALPHA", help="weight each negative's loss "
@@ -113,15 +128,20 @@ def cmd_train(args):
     check_output_path(args.output, inputs=[args.interactions], what="model")
     from ..samplers import NegativeGenerator, NegativeSampler
 
+    from ..recsys import MODE_DEFAULTS
+
+    defaults = MODE_DEFAULTS[args.negatives]
+    candidates = defaults["candidates"] if args.candidates is None else args.candidates
     gen = NegativeGenerator(dim=args.generator_dim, lr=args.generator_lr) if args.generator_dim else None
-    shared = args.negatives == "shared"
-    negatives = NegativeSampler(negative=args.negative, ns_exponent=args.ns_exponent, mode=args.negatives,
-                                candidates=None if shared or not args.candidates else args.candidates,
+    negatives = NegativeSampler(negative=defaults["negative"] if args.negative is None else args.negative,
+                                ns_exponent=args.ns_exponent, mode=args.negatives,
+                                candidates=candidates if args.negatives == "per-example" and candidates else None,
                                 candidate_temperature=args.candidate_temperature,
                                 adversarial_temperature=args.adversarial_temperature, generator=gen)
     model = ImplicitModel(dim=args.dim, negatives=negatives, epochs=args.epochs, lr=args.lr, reg=args.reg, loss=args.loss,
-                          weighting=args.weighting, confidence_alpha=args.confidence_alpha, threads=args.threads,
-                          seed=args.seed)
+                          item_context=args.item_context, steps_per_user=args.steps_per_user,
+                          context_exponent=args.context_exponent, weighting=args.weighting,
+                          confidence_alpha=args.confidence_alpha, threads=args.threads, seed=args.seed)
     data = load(args, args.interactions)
     train, _, _ = _split(data, args.holdout)
     model.fit(train, progress=not (args.json or args.quiet), holdout=args.holdout)

@@ -157,6 +157,38 @@ def filtered_draw(state, prob, alias, filt, row, avoid, anchor_time, anchor_labe
 
 
 @njit(nogil=True, cache=True, inline="always")
+def mark_row(filt, row, mark, value):
+    """mark[c] = value for every c in row ``row`` of the known-positive CSR (for ``marked_draw``;
+    set before an anchor row's draws, cleared with value 0 after)."""
+    kp_indptr = filt[0]
+    if row < 0 or row + 1 >= kp_indptr.shape[0]:
+        return
+    kp_indices = filt[1]
+    for k in range(kp_indptr[row], kp_indptr[row + 1]):
+        mark[kp_indices[k]] = value
+
+
+@njit(nogil=True, cache=True, inline="always")
+def marked_draw(state, prob, alias, filt, mark, counts):
+    """(new state, id or -1): ``filtered_draw(..., row, avoid=-1, ...)`` for an anchor row whose
+    only filter is its known positives, pre-marked in ``mark`` (uint8 (n,), by ``mark_row``): the
+    same draws, redraws, drops and counts, with an O(1) check instead of a binary search per draw
+    (for kernels that draw many negatives for one row; the time / label filters are not applied)."""
+    state, c = noise_draw(state, prob, alias)
+    if mark[c] == 0:
+        return state, c
+    counts[0] += 1
+    counts[4] += 1  # first-draw rejection, reason "known"
+    for _ in range(filt[5]):
+        counts[1] += 1
+        state, d = noise_draw(state, prob, alias)
+        if mark[d] == 0:
+            return state, d
+    counts[2] += 1
+    return state, -1
+
+
+@njit(nogil=True, cache=True, inline="always")
 def anchor_time_of(filt, a):
     """The anchor's time when anchors share the candidates' id space (words, nodes)."""
     if filt[4] >= 0.0:
