@@ -480,3 +480,25 @@ def test_per_user_groups_context_and_user_vectors():
     other = ImplicitModel(dim=8, epochs=2, steps_per_user=3, negative=4, threads=1, seed=2,
                           context_exponent=1.0).fit(X)
     assert not np.allclose(other.user_factors, m.user_factors)
+
+
+def test_fold_in_recommends_for_users_unseen_in_training():
+    """recalculate_user=True scores a user from their items' context vectors alone: new users who
+    hold three items of one cluster get that cluster's other items; for a trained user the fold-in
+    vector plus its offset is the trained vector; a model without item context says it cannot."""
+    rng = np.random.default_rng(0)
+    U, I = 200, 40
+    cluster = rng.integers(0, 2, U)
+    items = np.array([rng.choice(20, 6, replace=False) + 20 * c for c in cluster])
+    X = sp.csr_matrix((np.ones(items.size, np.float32), (np.repeat(np.arange(U), 6), items.ravel())), shape=(U, I))
+    m = ImplicitModel(dim=8, epochs=15, negative=10, threads=1, seed=1).fit(X)
+    new = sp.csr_matrix((np.ones(6, np.float32), ([0, 0, 0, 1, 1, 1], [1, 2, 3, 21, 22, 23])), shape=(2, I))
+    ids, _ = m.recommend([1000, 1001], new, N=10, recalculate_user=True)
+    assert not set(ids[0]) & {1, 2, 3} and np.mean(ids[0] < 20) >= 0.9
+    assert np.mean(ids[1] >= 20) >= 0.9
+    np.testing.assert_allclose(m.user_vectors(X[:5]) + m.user_offsets[:5], m.user_factors[:5], rtol=1e-5, atol=1e-6)
+    with pytest.raises(NegsampleError, match="recalculate_user needs user_items"):
+        m.recommend(0, N=3, recalculate_user=True)
+    plain = ImplicitModel(dim=8, epochs=1, threads=1, item_context=False).fit(X)
+    with pytest.raises(NegsampleError, match="need a model trained with item context"):
+        plain.recommend([0], X[:1], recalculate_user=True)

@@ -690,35 +690,60 @@ class ImplicitModel:
         self._fitted()
         return self.user_factors[userids] @ self.item_factors.T + self.item_bias
 
-    def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None):
+    def user_vectors(self, user_items):
+        """Fold-in: user vectors from interactions alone, n_b^-context_exponent sum_{j in row b} y_j
+        (the item-context part of the user vector; what a user unseen in training gets), (B, d)
+        float32 for a (B, n_items) matrix (stored entries count 1). Needs a model trained with
+        item context."""
+        self._fitted()
+        if self.context_factors is None:
+            raise NegsampleError("user vectors from items need a model trained with item context "
+                                 "(negatives='per-user', item_context=True)")
+        X = _as_user_items(user_items)
+        if X.shape[1] != self.n_items:
+            raise NegsampleError(f"user_items has {X.shape[1]} items, the model {self.n_items}")
+        binary = sp.csr_matrix((np.ones(X.nnz, np.float32), X.indices, X.indptr), shape=X.shape)
+        rows = np.diff(X.indptr).astype(np.float64)
+        norm = np.where(rows > 0, np.maximum(rows, 1.0) ** -self.context_exponent, 0.0).astype(np.float32)
+        return np.asarray(binary @ self.context_factors, dtype=np.float32) * norm[:, None]
+
+    def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None,
+                  recalculate_user=False):
         """Top-N items for internal user indices, like ``implicit``: returns (ids (B, N) int32,
         scores (B, N) float32), or 1-D arrays for a scalar ``userid``. ``user_items``: a CSR whose
         rows are those users' interactions (row b for userid[b]), used to filter the items they
-        already liked; ``filter_items``: item indices never recommended. Fewer than N candidates:
-        the remaining slots are id -1 and score -inf."""
+        already liked; ``filter_items``: item indices never recommended. ``recalculate_user``:
+        score with ``user_vectors(user_items)`` instead of the trained user vectors (users unseen
+        in training; ``userid`` then only numbers the rows). Fewer than N candidates: the
+        remaining slots are id -1 and score -inf."""
         self._fitted()
         scalar = np.ndim(userid) == 0
         uids = np.atleast_1d(np.asarray(userid, dtype=np.int64))
-        if uids.size and (uids.min() < 0 or uids.max() >= self.n_users):
+        if not recalculate_user and uids.size and (uids.min() < 0 or uids.max() >= self.n_users):
             raise NegsampleError(f"user indices must lie in [0, {self.n_users})")
         N = check_positive_int("N", N)
-        liked = None
-        if filter_already_liked_items:
+        rows = None
+        if filter_already_liked_items or recalculate_user:
             if user_items is None:
-                raise NegsampleError("filter_already_liked_items needs user_items (the users' rows)")
-            liked = _as_user_items(user_items)
-            if liked.shape[0] != uids.size:
-                raise NegsampleError(f"user_items must have one row per userid ({uids.size}), got {liked.shape[0]} "
+                raise NegsampleError(f"{'recalculate_user' if recalculate_user else 'filter_already_liked_items'} "
+                                     "needs user_items (the users' rows)")
+            rows = _as_user_items(user_items)
+            if rows.shape[0] != uids.size:
+                raise NegsampleError(f"user_items must have one row per userid ({uids.size}), got {rows.shape[0]} "
                                      "(pass user_items[userids])")
-            if liked.shape[1] != self.n_items:
-                raise NegsampleError(f"user_items has {liked.shape[1]} items, the model {self.n_items}")
+            if rows.shape[1] != self.n_items:
+                raise NegsampleError(f"user_items has {rows.shape[1]} items, the model {self.n_items}")
+        vectors = self.user_vectors(rows) if recalculate_user else None
         n = min(N, self.n_items)
         ids = np.full((uids.size, N), -1, np.int32)
         out = np.full((uids.size, N), -np.inf, np.float32)
         for s in range(0, uids.size, 1024):
-            sc = self.scores(uids[s:s + 1024]).astype(np.float32)
-            if liked is not None:
-                sub = liked[s:s + 1024]
+            if vectors is None:
+                sc = self.scores(uids[s:s + 1024]).astype(np.float32)
+            else:
+                sc = (vectors[s:s + 1024] @ self.item_factors.T + self.item_bias).astype(np.float32)
+            if filter_already_liked_items:
+                sub = rows[s:s + 1024]
                 sc[np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr)), sub.indices] = -np.inf
             if filter_items is not None:
                 sc[:, np.asarray(filter_items, dtype=np.int64)] = -np.inf
