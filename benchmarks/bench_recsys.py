@@ -9,6 +9,8 @@ lightfm==1.17`), so it runs in its own venv (benchmarks/requirements-bench.txt):
     PYTHONPATH=src /work/venvs/recsys/bin/python benchmarks/bench_recsys.py [--threads 2]
         [--methods ours,als,bpr,warp] [--json benchmarks/results/recsys_bench.json]
         [--plot benchmarks/results/recsys_fairness.png]
+    ... benchmarks/bench_recsys.py --halves benchmarks/results/recsys_bench.json   (the picks of a
+        full run on two random halves of the users: smaller samples none of them was tuned on)
 
 Splits (over all 943 users' histories):
 - leave-last-out (LLO) and leave-three-out (L3O): the tuning splits. LLO: each user's latest
@@ -236,6 +238,40 @@ def agreement(split, threads):
     return rows
 
 
+def user_halves(d, seed=42):
+    """Two disjoint random halves of the users (re-indexed), each an Interactions of its own: the
+    same picks checked on smaller samples none of them was tuned on."""
+    from negsample.recsys import Interactions
+
+    perm = np.random.default_rng(seed).permutation(d.n_users)
+    out = []
+    for part in (perm[: d.n_users // 2], perm[d.n_users // 2:]):
+        m = np.isin(d.users, part)
+        kept, users = np.unique(d.users[m], return_inverse=True)
+        out.append(Interactions(users.astype(np.int64), d.items[m], d.weights[m], d.timestamps[m],
+                                [d.user_ids[u] for u in kept], d.item_ids))
+    return out
+
+
+def halves(d, picks, threads):
+    """The picks of a previous full run (``picks``: method -> params) on two halves of the users,
+    seeds 1-3, LLO and L2O; returns {half: {method: {split: {recall, ndcg, seconds}}}}."""
+    out = {}
+    for h, part in enumerate(user_halves(d)):
+        sp_ = splits(part)
+        out[h] = {}
+        for method, params in picks.items():
+            out[h][method] = {}
+            for name in ("LLO", "L2O"):
+                rs = [run(method, params, sp_[name], threads, seed=seed)[0] for seed in SEEDS]
+                out[h][method][name] = {k: float(np.mean([r[k] for r in rs])) for k in ("recall", "ndcg", "seconds")}
+            r = out[h][method]
+            print(f"  half {h + 1} ({sp_['LLO'][1].size} test users) {method:<5} LLO {r['LLO']['recall']:.4f} / "
+                  f"{r['LLO']['ndcg']:.4f}  L2O {r['L2O']['recall']:.4f} / {r['L2O']['ndcg']:.4f}  "
+                  f"fit {r['LLO']['seconds']:.2f} s", flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DATA)
@@ -244,8 +280,21 @@ def main():
     ap.add_argument("--skip-fairness", action="store_true")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "recsys_bench.json"))
     ap.add_argument("--plot", default=os.path.join(HERE, "results", "recsys_fairness.png"))
+    ap.add_argument("--halves", metavar="JSON", help="only re-run the picks recorded in JSON (a previous "
+                    "--json output) on two random halves of the users, seeds 1-3, LLO and L2O")
     args = ap.parse_args()
     d = load_interactions(args.data)
+    if args.halves:
+        with open(args.halves) as fh:
+            picks = {m: b["params"] for m, b in json.load(fh)["best"].items()}
+        fit_ours(splits(d)["LLO"][0], args.threads, epochs=1, dim=8)
+        print(f"picks of {args.halves} on two halves of the users (seeds {SEEDS}; Recall@10 / NDCG@10):")
+        res = halves(d, picks, args.threads)
+        out = os.path.splitext(args.halves)[0] + "_halves.json"
+        with open(out, "w") as fh:
+            json.dump({"picks": picks, "halves": res}, fh, indent=1)
+        print(f"results written to {out}")
+        return
     sp_ = splits(d)
     for name, (train, tu, ti) in sp_.items():
         print(f"{name}: {train.nnz} training interactions, {tu.size} test users")
