@@ -502,3 +502,27 @@ def test_fold_in_recommends_for_users_unseen_in_training():
     plain = ImplicitModel(dim=8, epochs=1, threads=1, item_context=False).fit(X)
     with pytest.raises(NegsampleError, match="need a model trained with item context"):
         plain.recommend([0], X[:1], recalculate_user=True)
+
+
+def test_cli_recommend_folds_in_users_the_model_has_not_seen(tmp_path, capsys):
+    path = _cli_data(tmp_path)
+    model = str(tmp_path / "m.npz")
+    assert main(["recsys", "train", path, "-o", model, "--dim", "8", "--epochs", "3", "--quiet"]) == 0
+    new = write(tmp_path, "user\titem\ttimestamp\nzed\ti1\t1\nzed\ti2\t2\nzed\ti3\t3\n", "new.tsv")
+    assert main(["recsys", "recommend", model, "zed", "u3", "--interactions", new, "--topn", "5", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(res["zed"]) == len(res["u3"]) == 5
+    assert not {item for item, _ in res["zed"]} & {"i1", "i2", "i3"}     # its own items are filtered
+    # the same scores as the Python API's fold-in
+    m = ImplicitModel.load(model)
+    rows = sp.csr_matrix((np.ones(3, np.float32), ([0, 0, 0], m.item_index(["i1", "i2", "i3"]))), shape=(1, m.n_items))
+    ids, scores = m.recommend([0], rows, N=5, recalculate_user=True)
+    assert [item for item, _ in res["zed"]] == list(m.item_labels(ids[0]))
+    np.testing.assert_allclose([s for _, s in res["zed"]], scores[0], rtol=1e-5)
+    assert main(["recsys", "recommend", model, "zed"]) == 2
+    assert "pass --interactions with their items to fold them in" in capsys.readouterr().err
+    shared = str(tmp_path / "s.npz")
+    assert main(["recsys", "train", path, "-o", shared, "--dim", "4", "--epochs", "1", "--negatives", "shared",
+                 "--quiet"]) == 0
+    assert main(["recsys", "recommend", shared, "zed", "--interactions", new]) == 2
+    assert "no item context to fold users in" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def add_cli(subparsers):
     add_run_options(e, with_seed=False, with_threads=False)
     e.set_defaults(func=cmd_eval)
 
-    r = subparser(sub, "recommend", help="top-K items for users (original ids)")
+    r = subparser(sub, "recommend", help="top-K items for users (original ids; users the model has not seen are "
+                                         "folded in from their items in --interactions)")
     r.add_argument("model", help="model file written by `recsys train`")
     r.add_argument("users", nargs="+", help="user ids as in the interactions file")
     r.add_argument("--topn", type=int, default=10, metavar="N", help="items per user")
@@ -194,9 +195,13 @@ def cmd_recommend(args):
 
     from ..recsys import ImplicitModel
 
+    from .._common import NegsampleError
+
     model = ImplicitModel.load(args.model)
-    uids = model.user_index(args.users)
-    liked = sp.csr_matrix((uids.size, model.n_items), dtype=np.float32)
+    if model.user_ids is None:
+        model.user_index(args.users)   # the one-line error: the model has no original ids
+    known = {u: j for j, u in enumerate(model.user_ids)}
+    liked = sp.csr_matrix((len(args.users), model.n_items), dtype=np.float32)
     if args.interactions:
         data = load(args, args.interactions)
         pos = {it: j for j, it in enumerate(model.item_ids)}
@@ -211,8 +216,22 @@ def cmd_recommend(args):
                 if j is not None:
                     rows.append(b)
                     cols.append(j)
-        liked = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(uids.size, model.n_items))
-    ids, scores = model.recommend(uids, liked, N=args.topn)
+        liked = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=liked.shape)
+    new = [b for b, u in enumerate(args.users) if str(u) not in known]
+    for b in new:   # users the model has not seen: folded in from their items in --interactions
+        if liked[b].nnz == 0:
+            raise NegsampleError(f"unknown user {args.users[b]!r}: not in the model; pass --interactions with their "
+                                 "items to fold them in")
+    if new and model.context_factors is None:
+        raise NegsampleError(f"unknown user {args.users[new[0]]!r}: this model has no item context to fold users in "
+                             "from their items (train with the default --negatives per-user)")
+    ids = np.full((len(args.users), args.topn), -1, np.int32)
+    scores = np.full((len(args.users), args.topn), -np.inf, np.float32)
+    old = [b for b in range(len(args.users)) if b not in set(new)]
+    for rows_b, recalc in ((old, False), (new, True)):
+        if rows_b:
+            uids = np.array([known.get(str(args.users[b]), -1) for b in rows_b], np.int64)
+            ids[rows_b], scores[rows_b] = model.recommend(uids, liked[rows_b], N=args.topn, recalculate_user=recalc)
     result = {}
     for b, u in enumerate(args.users):
         keep = ids[b] >= 0
