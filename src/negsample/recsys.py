@@ -584,29 +584,23 @@ class ImplicitModel:
             if pool is not None:
                 pool.shutdown()
         bar.close()
-        if context:
-            # the user vectors the model scores with: P_u + |I_u|^-alpha sum_{j in I_u} y_j
-            rows = np.diff(indptr).astype(np.float64)
-            norm = np.where(rows > 0, np.maximum(rows, 1.0) ** -self.context_exponent, 0.0)
-            binary = sp.csr_matrix((np.ones(n, np.float32), items, indptr), shape=(U, I))
-            self.user_offsets = P
-            P = (P + (binary @ Y) * norm[:, None].astype(np.float32)).astype(np.float32)
-            self.context_factors = Y
-        else:
-            self.context_factors = self.user_offsets = None
-        self.user_factors, self.item_factors, self.item_bias = P, Q, b
+        self.item_factors, self.item_bias = Q, b
+        self.context_factors = Y if context else None
+        self.user_offsets = P if context else None
+        # the user vectors the model scores with: P_u + |I_u|^-alpha sum_{j in I_u} y_j
+        self.user_factors = P + self.user_vectors(X) if context else P
         self.user_ids, self.item_ids = user_ids, item_ids
         self.item_popularity = pop
         self.holdout = holdout
         self.train_fingerprint = fingerprint(X)
         self.sampler_ = sampler
-        draws = int(total[14]) * self.negative if per_user else int(total[2]) * (adaptive[0] or self.negative)
+        s = dict(zip(STATS, total.tolist()))
+        draws = int(s["groups"]) * self.negative if per_user else int(s["positives"]) * (adaptive[0] or self.negative)
         sampler.record(counts_total, draws)
         if sampler is not self.sampler:
             self.sampler.record(counts_total, draws)
         if instrument:
             self.neg_count, self.neg_grad = neg_count, neg_grad
-        s = dict(zip(STATS, total.tolist()))
         report = _adaptive_report(s, sampler, monitor_positives is not None)
         if gen is not None:
             self.generator_factors_ = (G_users, G_items)
